@@ -1,0 +1,61 @@
+"""``mobilebone`` command line: discovers one subcommand per module of this package.
+
+Each subcommand module defines ``register(subparsers)``, which adds its parser and sets ``func`` to a
+callable taking the parsed namespace and returning an exit code. Heavy imports happen inside ``func``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+import mobilebone.cli as cli_package
+
+_NOT_COMMANDS = {"main", "common"}
+
+
+class CliError(Exception):
+    """An error the CLI reports as one line on stderr, with exit code 2, instead of a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every discovered subcommand."""
+    from mobilebone import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="mobilebone", description="Mobile vision backbones that are fast in practice."
+    )
+    parser.add_argument("--version", action="version", version=f"mobilebone {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(cli_package.__path__), key=lambda m: m.name):
+        if info.name in _NOT_COMMANDS or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"mobilebone.cli.{info.name}")
+        register = getattr(module, "register", None)
+        if callable(register):
+            register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mobilebone`` console script and of ``python -m mobilebone``."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except (CliError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
+        print(f"mobilebone {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mobilebone {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""``create_model`` and ``list_models``: the public entry points to the registry."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+from torch import nn
+
+import mobilebone.models  # noqa: F401  (registers the model families)
+from mobilebone.models.contract import Backbone, FeatureExtractor
+from mobilebone.registry import get_entry, list_architectures
+
+
+def create_model(
+    name: str,
+    *,
+    pretrained: bool | str = False,
+    num_classes: int = 1000,
+    in_chans: int = 3,
+    inference_mode: bool = False,
+    features_only: bool = False,
+    out_indices: Sequence[int] | None = None,
+    drop_path_rate: float = 0.0,
+    **kwargs: Any,
+) -> nn.Module:
+    """Build a registered model by name (``arch`` or ``arch.tag``).
+
+    ``inference_mode=True`` builds the reparameterized deploy graph, ``features_only=True`` returns the
+    feature maps of ``out_indices`` instead of logits. ``pretrained`` is ``True`` (the default weights of
+    ``name``), a weight tag, or a local checkpoint path.
+    """
+    entry = get_entry(name)
+    if in_chans < 1:
+        raise ValueError(f"in_chans must be >= 1, got {in_chans}")
+    model = cast(
+        Backbone,
+        entry.builder(
+            num_classes=num_classes,
+            in_chans=in_chans,
+            inference_mode=inference_mode,
+            drop_path_rate=drop_path_rate,
+            **kwargs,
+        ),
+    )
+    model.pretrained_cfg = dict(entry.default_cfg, architecture=entry.name)
+    if pretrained:
+        from mobilebone.checkpoints.hub import load_pretrained
+
+        load_pretrained(model, name, pretrained)
+    if features_only:
+        return FeatureExtractor(model, out_indices)
+    return model
+
+
+def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
+    """Names of registered models matching ``pattern``; with ``pretrained``, the ``arch.tag`` weight names."""
+    if pretrained:
+        from mobilebone.checkpoints.tags import list_pretrained
+
+        return list_pretrained(pattern)
+    return list_architectures(pattern)

@@ -1,0 +1,78 @@
+"""The one unit for "conv + BatchNorm (+ activation)"; its deploy form is a single conv with bias."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from mobilebone.reparam.fuse import fuse_conv_bn
+
+ActFactory = Callable[[], nn.Module]
+
+
+class ConvNormAct(nn.Module):
+    """Conv2d (no bias) → BatchNorm2d → activation; ``fused=True`` builds the deploy form directly.
+
+    Padding is symmetric, ``kernel_size // 2`` (timm's "PyTorch same" for odd kernels at stride 1 and 2).
+    State-dict keys: ``conv.weight`` and ``bn.*`` at train time; ``conv.weight``, ``conv.bias`` when fused.
+    """
+
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        kernel_size: int = 1,
+        stride: int = 1,
+        groups: int = 1,
+        act_layer: ActFactory | None = None,
+        *,
+        fused: bool = False,
+        bn_eps: float = 1e-5,
+    ) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(
+            in_chs, out_chs, kernel_size, stride, padding=kernel_size // 2, groups=groups, bias=fused
+        )
+        self.bn: nn.Module = nn.Identity() if fused else nn.BatchNorm2d(out_chs, eps=bn_eps)
+        self.act: nn.Module = act_layer() if act_layer is not None else nn.Identity()
+
+    @property
+    def is_fused(self) -> bool:
+        """True once the BatchNorm has been folded into the conv."""
+        return not isinstance(self.bn, nn.BatchNorm2d)
+
+    def fused_kernel_bias(self) -> tuple[Tensor, Tensor]:
+        """The ``(kernel, bias)`` of the single conv equivalent to conv + BN (in eval mode)."""
+        weight = self.conv.weight
+        if isinstance(self.bn, nn.BatchNorm2d):
+            return fuse_conv_bn(weight, self.conv.bias, self.bn)
+        bias = self.conv.bias if self.conv.bias is not None else torch.zeros_like(weight[:, 0, 0, 0])
+        return weight, bias
+
+    @torch.no_grad()
+    def reparameterize(self) -> None:
+        """Fold the BatchNorm into the conv in place; a no-op when already fused."""
+        if self.is_fused:
+            return
+        weight, bias = self.fused_kernel_bias()
+        conv = self.conv
+        fused = nn.Conv2d(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,  # type: ignore[arg-type]
+            conv.stride,  # type: ignore[arg-type]
+            conv.padding,  # type: ignore[arg-type]
+            groups=conv.groups,
+            bias=True,
+            device=weight.device,
+            dtype=weight.dtype,
+        )
+        fused.weight.copy_(weight)
+        fused.bias.copy_(bias)  # type: ignore[union-attr]
+        self.conv = fused
+        self.bn = nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.bn(self.conv(x)))

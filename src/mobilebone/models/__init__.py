@@ -1,0 +1,6 @@
+"""Model assemblies. Importing this package registers every model family."""
+
+from mobilebone.models import mobileone  # noqa: F401  (registers mobileone_s0..s4)
+from mobilebone.models.contract import Backbone, FeatureExtractor, FeatureInfo
+
+__all__ = ["Backbone", "FeatureExtractor", "FeatureInfo"]

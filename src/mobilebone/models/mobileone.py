@@ -1,0 +1,139 @@
+"""MobileOne S0–S4 (Vasu et al., "MobileOne: An Improved One millisecond Mobile Backbone", CVPR 2023).
+
+Stem unit (3×3 dense, stride 2), then four stages of 2 / 8 / 10 / 1 blocks, each block a depthwise 3×3
+unit followed by a pointwise 1×1 unit (REFERENCE §1.1–1.2), then global pool and a linear classifier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch import Tensor, nn
+
+from mobilebone.layers import ClassifierHead
+from mobilebone.models.contract import Backbone, FeatureInfo, check_input
+from mobilebone.models.mobileone_block import MobileOneBlock
+from mobilebone.registry import default_cfg, register_model
+
+BASE_WIDTHS = (64, 128, 256, 512)
+DEPTHS = (2, 8, 10, 1)  # blocks per stage; the paper's stages 4 and 5 (5 + 5 blocks) form stage 3 here
+
+
+@dataclass(frozen=True)
+class MobileOneSpec:
+    """A MobileOne variant (paper Table 7 / REFERENCE §1.1): width multipliers, branch count k, SE."""
+
+    width_multipliers: tuple[float, float, float, float]
+    num_conv_branches: int = 1
+    se_blocks: tuple[int, int, int, int] = (0, 0, 0, 0)  # trailing blocks of each stage that carry SE
+
+    def widths(self) -> tuple[int, ...]:
+        """Output channels of the four stages: int(base × α)."""
+        return tuple(int(base * a) for base, a in zip(BASE_WIDTHS, self.width_multipliers, strict=True))
+
+    def stem_width(self) -> int:
+        """Stem channels: min(64, int(64 · α1))."""
+        return min(64, int(64 * self.width_multipliers[0]))
+
+
+SPECS: dict[str, MobileOneSpec] = {
+    "s0": MobileOneSpec((0.75, 1.0, 1.0, 2.0), num_conv_branches=4),
+    "s1": MobileOneSpec((1.5, 1.5, 2.0, 2.5)),
+    "s2": MobileOneSpec((1.5, 2.0, 2.5, 4.0)),
+    "s3": MobileOneSpec((2.0, 2.5, 3.0, 4.0)),
+    # S4: SE on the last 5 blocks of stage 3 and the single block of stage 4 (both units of each block).
+    "s4": MobileOneSpec((3.0, 3.5, 3.5, 4.0), se_blocks=(0, 0, 5, 1)),
+}
+
+
+class MobileOne(Backbone):
+    """MobileOne network. ``inference_mode=True`` builds the reparameterized (deploy) graph directly."""
+
+    def __init__(
+        self,
+        spec: MobileOneSpec,
+        *,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        inference_mode: bool = False,
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.spec = spec
+        self.in_chans = in_chans
+        self.num_classes = num_classes
+        stem_chs = spec.stem_width()
+        # The stem always has a single conv branch, even for S0 (k = 4 elsewhere), as Apple's code.
+        self.stem = MobileOneBlock(in_chans, stem_chs, 3, stride=2, inference_mode=inference_mode)
+        self.feature_info = [FeatureInfo(stem_chs, 2, "stem")]
+
+        total_units = 2 * sum(DEPTHS)
+        unit_index = 0
+        in_chs = stem_chs
+        stages = []
+        for stage_idx, (depth, out_chs) in enumerate(zip(DEPTHS, spec.widths(), strict=True)):
+            units: list[nn.Module] = []
+            for block_idx in range(depth):
+                use_se = block_idx >= depth - spec.se_blocks[stage_idx]
+                stride = 2 if block_idx == 0 else 1
+                for kernel, groups, unit_out in ((3, in_chs, in_chs), (1, 1, out_chs)):
+                    units.append(
+                        MobileOneBlock(
+                            in_chs,
+                            unit_out,
+                            kernel,
+                            stride=stride if kernel == 3 else 1,
+                            groups=groups,
+                            num_conv_branches=spec.num_conv_branches,
+                            use_se=use_se,
+                            inference_mode=inference_mode,
+                            drop_path_rate=drop_path_rate * unit_index / max(total_units - 1, 1),
+                        )
+                    )
+                    unit_index += 1
+                in_chs = out_chs
+            stages.append(nn.Sequential(*units))
+            self.feature_info.append(FeatureInfo(out_chs, 2 ** (stage_idx + 2), f"stages.{stage_idx}"))
+        self.stages = nn.Sequential(*stages)
+        self.num_features = in_chs
+        self.head = ClassifierHead(in_chs, num_classes, drop_rate)
+
+    def forward_levels(self, x: Tensor) -> list[Tensor]:
+        """Outputs of the stem and of each stage: strides 2, 4, 8, 16, 32."""
+        check_input(x, self.in_chans)
+        levels = [self.stem(x)]
+        for stage in self.stages:
+            levels.append(stage(levels[-1]))
+        return levels
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """The stride-32 feature map that feeds the head: (N, num_features, H/32, W/32)."""
+        check_input(x, self.in_chans)
+        return self.stages(self.stem(x))
+
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """Global pool and classify (or return the pooled features when ``pre_logits``)."""
+        return self.head(x, pre_logits=pre_logits)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier for ``num_classes`` outputs (0 leaves the pooled features)."""
+        self.num_classes = num_classes
+        self.head.reset(num_classes)
+
+
+def _build(variant: str, crop_pct: float) -> None:
+    name = f"mobileone_{variant}"
+
+    @register_model(name, family="mobileone", cfg=default_cfg(224, crop_pct=crop_pct))
+    def builder(**kwargs: Any) -> MobileOne:
+        return MobileOne(SPECS[variant], **kwargs)
+
+    builder.__name__ = name
+    builder.__doc__ = f"MobileOne-{variant.upper()} (fused params and MACs as the paper's Table 8)."
+
+
+# timm's eval crop for Apple's weights: 0.875 for S0, 0.9 for S1–S4 (REFERENCE §1.5).
+for _variant in SPECS:
+    _build(_variant, 0.875 if _variant == "s0" else 0.9)

@@ -1,0 +1,51 @@
+"""Pure tensor math of structural reparameterization (MobileOne §3.1, REFERENCE §1.4).
+
+Every function takes tensors or a BatchNorm and returns new tensors; nothing here touches a model.
+A train-time branch is always reduced to ``(kernel, bias)`` of one convolution, and branches are fused by
+adding their kernels and biases, which is exact because convolution is linear in its kernel.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def bn_scale_shift(bn: nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
+    """Return the per-channel ``(scale, shift)`` an eval-mode BatchNorm applies: ``y = x * scale + shift``."""
+    if bn.running_var is None or bn.running_mean is None:
+        raise ValueError("cannot fold a BatchNorm without running statistics (track_running_stats=False)")
+    std = torch.sqrt(bn.running_var + bn.eps)
+    gamma = bn.weight if bn.weight is not None else torch.ones_like(std)
+    beta = bn.bias if bn.bias is not None else torch.zeros_like(std)
+    scale = gamma / std
+    return scale, beta - bn.running_mean * scale
+
+
+def fuse_conv_bn(weight: Tensor, bias: Tensor | None, bn: nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
+    """Fold a BatchNorm that follows a conv into that conv: ``W' = W·t``, ``b' = β + (b − μ)·t``."""
+    scale, shift = bn_scale_shift(bn)
+    fused_weight = weight * scale.reshape(-1, *([1] * (weight.dim() - 1)))
+    fused_bias = shift if bias is None else shift + bias * scale
+    return fused_weight, fused_bias
+
+
+def pad_kernel(weight: Tensor, kernel_size: int) -> Tensor:
+    """Zero-pad a smaller odd kernel symmetrically so it sits at the centre of a ``kernel_size`` kernel."""
+    pad = (kernel_size - weight.shape[-1]) // 2
+    if pad < 0 or weight.shape[-1] + 2 * pad != kernel_size:
+        raise ValueError(f"cannot centre a {weight.shape[-1]}x{weight.shape[-1]} kernel in {kernel_size}")
+    return F.pad(weight, [pad, pad, pad, pad]) if pad else weight
+
+
+def identity_kernel(
+    channels: int, groups: int, kernel_size: int, *, dtype: torch.dtype, device: torch.device
+) -> Tensor:
+    """Kernel of a conv computing the identity: shape ``(C, C/groups, K, K)``, one 1 per output channel."""
+    in_per_group = channels // groups
+    kernel = torch.zeros(channels, in_per_group, kernel_size, kernel_size, dtype=dtype, device=device)
+    centre = kernel_size // 2
+    idx = torch.arange(channels, device=device)
+    kernel[idx, idx % in_per_group, centre, centre] = 1.0
+    return kernel

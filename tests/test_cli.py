@@ -1,0 +1,39 @@
+"""The command line, run in-process through its entry point."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from mobilebone.cli.main import main
+
+
+def test_list(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "mobileone_*"]) == 0
+    assert capsys.readouterr().out.split() == [f"mobileone_s{i}" for i in range(5)]
+
+
+def test_info_prints_both_forms(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", "mobileone_s0", "--layers"]) == 0
+    out = capsys.readouterr().out
+    assert "5,293,272" in out and "2,078,504" in out and "275.1" in out
+    assert "stages.2" in out
+
+
+def test_unknown_model_is_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", "mobileone_s9"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'mobileone_s9'" in err and "Traceback" not in err
+
+
+def test_python_dash_m_works() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mobilebone", "list", "mobileone_s0"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "mobileone_s0"
