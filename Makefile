@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/mobilebone info
+	$(BIN)/mobilebone bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -17,6 +17,15 @@ EXPECTED: dict[str, tuple[int, int, float, int, float]] = {
     "mobileone_s2": (7_884_648, 7_808_168, 1298.4, 224, 0.005),
     "mobileone_s3": (10_170_600, 10_078_312, 1895.8, 224, 0.005),
     "mobileone_s4": (14_951_248, 14_838_352, 2979.3, 224, 0.005),
+    # MobileNetV4: train params = timm / official TF spec (REFERENCE §2.5); MACs (conv + linear + attention
+    # matmuls) at the paper resolution from REFERENCE §2.5. Deploy params are smaller: each BN's γ, β become
+    # one conv bias, layer scale γ is folded into the preceding projection, and the MQA pre-norm becomes
+    # query (and K/V-projection) biases, or an explicit scale-and-shift before padded K/V down-convs.
+    "mobilenetv4_conv_small": (3_774_024, 3_761_480, 186.0, 224, 0.01),
+    "mobilenetv4_conv_medium": (9_715_512, 9_681_560, 1080.0, 256, 0.01),
+    "mobilenetv4_conv_large": (32_590_864, 32_516_088, 6376.0, 384, 0.01),
+    "mobilenetv4_hybrid_medium": (11_074_648, 11_032_728, 1271.0, 256, 0.01),
+    "mobilenetv4_hybrid_large": (37_764_624, 37_672_952, 7712.0, 384, 0.01),
 }
 
 

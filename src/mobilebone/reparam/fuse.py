@@ -49,3 +49,29 @@ def identity_kernel(
     idx = torch.arange(channels, device=device)
     kernel[idx, idx % in_per_group, centre, centre] = 1.0
     return kernel
+
+
+def scale_conv_output(weight: Tensor, bias: Tensor | None, scale: Tensor) -> tuple[Tensor, Tensor | None]:
+    """Fold a per-output-channel multiplier (e.g. layer scale γ) that follows a conv: ``W·γ``, ``b·γ``."""
+    if scale.numel() != weight.shape[0]:
+        raise ValueError(f"scale has {scale.numel()} channels, the conv has {weight.shape[0]} outputs")
+    scaled_weight = weight * scale.reshape(-1, *([1] * (weight.dim() - 1)))
+    return scaled_weight, None if bias is None else bias * scale
+
+
+def fold_affine_into_conv1x1(
+    weight: Tensor, bias: Tensor | None, scale: Tensor, shift: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Fold a per-channel affine ``x·s + t`` that precedes an unpadded dense 1×1 conv into that conv.
+
+    ``W(x·s + t) + b = (W·diag(s)) x + (W t + b)``. Exact only for 1×1 kernels without padding: a padded
+    conv would see the zero padding untransformed (REFERENCE §2.8, TOOLING.md "Numerics").
+    """
+    if weight.shape[-2:] != (1, 1) or weight.shape[1] != scale.numel():
+        raise ValueError(
+            f"can only fold an input affine of {scale.numel()} channels into a dense 1x1 conv, "
+            f"got a kernel of shape {tuple(weight.shape)}"
+        )
+    folded_weight = weight * scale.reshape(1, -1, 1, 1)
+    folded_bias = weight[:, :, 0, 0] @ shift
+    return folded_weight, folded_bias if bias is None else folded_bias + bias

@@ -1,0 +1,181 @@
+"""mobilebone vs timm, same architecture, same runtime, measured interleaved in one process.
+
+For MobileOne-S0 and MobileNetV4-Conv-S, four contestants are timed in many short rounds, in a shuffled
+order each round (the machine is shared and noisy, so only same-run, interleaved comparisons are
+trustworthy; TOOLING.md):
+
+- ours, fused, exported with ``mobilebone.export.onnx.to_onnx`` → ONNX Runtime (CPU)
+- timm, fused with ``timm.utils.reparameterize_model``, exported the same way → ONNX Runtime
+- ours, fused, PyTorch eager
+- timm, fused, PyTorch eager (the path a timm user takes by default)
+
+Per round and contestant the minimum of ``--runs-per-round`` runs is kept; ratios are taken per round and
+summarized by their median with a 95 % bootstrap confidence interval over rounds.
+
+    .venv/bin/python benchmarks/compare_timm.py [--rounds 100] [--runs-per-round 15] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mobilebone import create_model, reparameterize_model
+from mobilebone.analysis.environment import capture_environment
+from mobilebone.analysis.zoo import timm_entry
+from mobilebone.export.onnx import to_onnx
+
+PAIRS = {"MobileOne-S0": ("mobileone_s0", "mobileone_s0"), "MNv4-Conv-S": ("mobilenetv4_conv_small",) * 2}
+CONTESTANTS = ("ours-ort", "timm-ort", "ours-eager", "timm-eager")
+RATIOS = {
+    "ours ORT / timm ORT": ("ours-ort", "timm-ort"),
+    "ours eager / timm eager": ("ours-eager", "timm-eager"),
+    "ours ORT / timm eager (the timm default path)": ("ours-ort", "timm-eager"),
+}
+
+
+def ort_call(model: nn.Module, path: Path, x: torch.Tensor, threads: int) -> Callable[[], object]:
+    """Export (verified against torch) and return one ORT inference on ``x``."""
+    import onnxruntime as ort
+
+    to_onnx(model, path, input_size=(x.shape[-2], x.shape[-1]), verify=True)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: x.numpy()}
+    return lambda: session.run(None, feed)
+
+
+def eager_call(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
+    """One PyTorch eager inference on ``x``."""
+
+    def run() -> object:
+        with torch.inference_mode():
+            return model(x)
+
+    return run
+
+
+def contestants(
+    ours_name: str, timm_name: str, workdir: Path, threads: int
+) -> dict[str, Callable[[], object]]:
+    """The four timed calls for one architecture."""
+    timm_train = timm_entry(timm_name).build()
+    model = create_model(ours_name)
+    if ours_name.startswith("mobileone"):
+        # Same tensors too: our MobileOne state-dict keys equal timm's (no SE in S0; REFERENCE §1.6).
+        model.load_state_dict(timm_train.state_dict(), strict=True)
+    ours = reparameterize_model(model)
+    theirs = timm_entry(timm_name).fuse(timm_train)
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    return {
+        "ours-ort": ort_call(ours, workdir / "ours.onnx", x, threads),
+        "timm-ort": ort_call(theirs, workdir / "timm.onnx", x, threads),
+        "ours-eager": eager_call(ours, x),
+        "timm-eager": eager_call(theirs, x),
+    }
+
+
+def interleave(
+    calls: dict[str, Callable[[], object]], rounds: int, runs: int, seed: int = 0
+) -> dict[str, list[float]]:
+    """Per contestant, the minimum latency (ms) of ``runs`` runs in each of ``rounds`` shuffled rounds."""
+    rng = random.Random(seed)
+    names = list(calls)
+    for name in names:  # warm-up: first calls allocate and pick kernels
+        for _ in range(10):
+            calls[name]()
+    per_round: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(rounds):
+        rng.shuffle(names)
+        for name in names:
+            fn = calls[name]
+            best = float("inf")
+            for _ in range(runs):
+                t0 = time.perf_counter_ns()
+                fn()
+                best = min(best, (time.perf_counter_ns() - t0) / 1e6)
+            per_round[name].append(best)
+    return per_round
+
+
+def ratio_summary(a: list[float], b: list[float], seed: int = 0) -> dict[str, float]:
+    """Median of per-round ratios a/b with a 95 % percentile-bootstrap CI over rounds."""
+    from scipy import stats
+
+    ratios = np.asarray(a) / np.asarray(b)
+    boot = stats.bootstrap(
+        (ratios,), np.median, n_resamples=5000, method="percentile", rng=np.random.default_rng(seed)
+    )
+    return {
+        "median": float(np.median(ratios)),
+        "ci_low": float(boot.confidence_interval.low),
+        "ci_high": float(boot.confidence_interval.high),
+    }
+
+
+def main() -> None:
+    """Run both architectures and print a markdown summary."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=100)
+    parser.add_argument("--runs-per-round", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path, default=None, help="also write every per-round sample here")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(args.threads)
+    results: dict[str, Any] = {
+        "environment": capture_environment(args.threads),
+        "rounds": args.rounds,
+        "runs_per_round": args.runs_per_round,
+        "architectures": {},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, (ours_name, timm_name) in PAIRS.items():
+            calls = contestants(ours_name, timm_name, Path(tmp), args.threads)
+            per_round = interleave(calls, args.rounds, args.runs_per_round)
+            results["architectures"][label] = {
+                "per_round_min_ms": per_round,
+                "median_of_round_minima_ms": {k: float(np.median(v)) for k, v in per_round.items()},
+                "best_ms": {k: float(min(v)) for k, v in per_round.items()},
+                "ratios": {
+                    name: ratio_summary(per_round[a], per_round[b]) for name, (a, b) in RATIOS.items()
+                },
+            }
+    env = results["environment"]
+    print(
+        f"CPU {env['cpu']}, {env['threads']} threads, torch {env['torch_version']}, timm "
+        f"{env.get('timm_version')}, onnxruntime {env.get('onnxruntime_version')}; {args.rounds} rounds × "
+        f"{args.runs_per_round} runs per contestant, shuffled order\n"
+    )
+    print("| architecture | contestant | median of round minima (ms) | best (ms) |")
+    print("|---|---|---:|---:|")
+    for label, data in results["architectures"].items():
+        for name in CONTESTANTS:
+            print(
+                f"| {label} | {name} | {data['median_of_round_minima_ms'][name]:.2f} | {data['best_ms'][name]:.2f} |"
+            )
+    print("\n| architecture | ratio | median per-round ratio | 95 % CI |")
+    print("|---|---|---:|---|")
+    for label, data in results["architectures"].items():
+        for name, r in data["ratios"].items():
+            print(f"| {label} | {name} | {r['median']:.3f} | [{r['ci_low']:.3f}, {r['ci_high']:.3f}] |")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Reading checkpoint files safely: safetensors, or ``torch.load(weights_only=True)``; never pickled code.
+
+A pickle can run arbitrary code while it is loaded, so PyTorch files are read only with the restricted
+``weights_only`` unpickler; a file whose pickle names a callable (a "code payload") is refused with a
+message that names it. Wrappers (``state_dict`` / ``model`` / EMA entries, DDP's ``module.``,
+``torch.compile``'s ``_orig_mod.``) are removed so every reader returns a flat ``{key: tensor}`` dict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import pickletools
+import re
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from mobilebone.checkpoints.errors import CheckpointError
+
+SUFFIXES = (".safetensors", ".pth", ".pth.tar", ".pt", ".bin", ".ckpt")
+# Preferred first: EMA weights evaluate better, which is why training checkpoints keep them (timm's order).
+WRAPPER_KEYS = ("state_dict_ema", "model_ema", "ema", "state_dict", "model")
+NOISE_PREFIXES = ("module.", "_orig_mod.")
+_SAFE_EXTRA_GLOBALS: list[Any] = [argparse.Namespace]  # timm training checkpoints store their ``args`` as one
+
+StateDict = dict[str, Tensor]
+
+
+def _fail(path: Path, problem: str, fix: str) -> CheckpointError:
+    return CheckpointError(f"cannot load {path}: {problem}; {fix}")
+
+
+def is_safetensors(path: Path) -> bool:
+    """True when the file starts like a safetensors file: 8-byte header length, then a JSON object."""
+    with path.open("rb") as handle:
+        head = handle.read(9)
+    if len(head) < 9:
+        return False
+    header_len = int.from_bytes(head[:8], "little")
+    return head[8:9] == b"{" and 0 < header_len <= path.stat().st_size - 8
+
+
+def check_file(path: str | Path) -> Path:
+    """Resolve ``path`` and raise a clear error for a missing, non-file or empty checkpoint."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint not found: {path}; check the path")
+    if not path.is_file():
+        raise _fail(path, "it is not a file", "pass the checkpoint file itself")
+    if path.stat().st_size == 0:
+        raise _fail(path, "the file is empty", "download or save the checkpoint again")
+    return path
+
+
+def read_safetensors(path: Path) -> tuple[StateDict, dict[str, str]]:
+    """Tensors and metadata of a safetensors file (corruption raises ``CheckpointError``)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:  # type: ignore[no-untyped-call]
+            metadata = dict(handle.metadata() or {})
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as err:
+        raise _fail(
+            path, f"corrupted or truncated safetensors file ({err})", "download or save it again"
+        ) from None
+    return tensors, metadata
+
+
+def _pickled_globals(data: bytes) -> list[str]:
+    """Names of the callables a pickle stream imports, found by reading its opcodes (nothing executed)."""
+    names: list[str] = []
+    strings: list[str] = []
+    for opcode, arg, _ in pickletools.genops(data):
+        if opcode.name == "GLOBAL" and isinstance(arg, str):
+            names.append(arg.replace(" ", "."))
+        elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+            names.append(f"{strings[-2]}.{strings[-1]}")
+        elif isinstance(arg, str):
+            strings.append(arg)
+    return names
+
+
+def _describe_refusal(path: Path, message: str) -> CheckpointError:
+    """Turn the weights-only unpickler's refusal into either "code payload" or "corrupted"."""
+    found = re.search(r"GLOBAL ([\w.]+)", message)
+    culprit = found.group(1) if found else None
+    if culprit is None and not zipfile.is_zipfile(path):
+        # A plain (non-zip) pickle: list what it would import, without running it.
+        try:
+            allowed = ("torch.", "collections.OrderedDict", "builtins.set", "_codecs.encode")
+            foreign = [n for n in _pickled_globals(path.read_bytes()) if not n.startswith(allowed)]
+            culprit = foreign[0] if foreign else None
+        except Exception:
+            culprit = None
+    if culprit is not None:
+        return _fail(
+            path,
+            f"it contains pickled code ({culprit}) that would run when loaded, so it was refused",
+            "mobilebone only reads tensors; if you trust the file, re-save its state dict "
+            "(torch.save(model.state_dict(), ...)) or convert it to .safetensors",
+        )
+    return _fail(
+        path, "not a valid PyTorch checkpoint (corrupted, truncated or another file type)", "save it again"
+    )
+
+
+def read_torch(path: Path) -> Any:
+    """``torch.load`` with ``weights_only=True`` on the CPU, errors turned into one-line messages."""
+    try:
+        with torch.serialization.safe_globals(_SAFE_EXTRA_GLOBALS):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise _describe_refusal(path, str(err)) from None
+    except (RuntimeError, EOFError, OSError, ValueError, AttributeError, ImportError, KeyError) as err:
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise _fail(
+            path, f"corrupted or truncated checkpoint ({detail[:160]})", "download or save it again"
+        ) from None
+
+
+def strip_prefixes(state_dict: Mapping[str, Tensor]) -> StateDict:
+    """Remove DDP's ``module.`` and torch.compile's ``_orig_mod.`` from the front of every key."""
+    out: StateDict = {}
+    for key, value in state_dict.items():
+        while key.startswith(NOISE_PREFIXES):
+            key = key.split(".", 1)[1]
+        out[key] = value
+    return out
+
+
+def unwrap(obj: Any, origin: str = "checkpoint") -> StateDict:
+    """The flat tensor dict inside a (possibly wrapped) checkpoint object."""
+    for _ in range(3):  # e.g. {"model": {"state_dict": {...}}}
+        if not isinstance(obj, Mapping):
+            break
+        wrapper = next((k for k in WRAPPER_KEYS if isinstance(obj.get(k), Mapping) and obj[k]), None)
+        if wrapper is None:
+            break
+        obj = obj[wrapper]
+    if not isinstance(obj, Mapping) or not obj:
+        kind = "an empty dict" if isinstance(obj, Mapping) else f"a {type(obj).__name__}"
+        raise CheckpointError(
+            f"{origin} holds {kind}, not a state dict; save model.state_dict() (or a dict with a "
+            f"'state_dict' entry)"
+        )
+    tensors = {k: v for k, v in obj.items() if isinstance(v, Tensor)}
+    if not tensors or any(not isinstance(k, str) for k in obj):
+        sample = ", ".join(repr(k) for k in list(obj)[:5])
+        raise CheckpointError(
+            f"{origin} is not a state dict (top-level entries: {sample}); expected tensors or one of "
+            f"the entries {', '.join(WRAPPER_KEYS)}"
+        )
+    if len(tensors) != len(obj):
+        others = ", ".join(repr(k) for k in obj if k not in tensors)
+        raise CheckpointError(f"{origin} mixes tensors with other entries ({others[:200]}); not a state dict")
+    return strip_prefixes(tensors)
+
+
+def read_checkpoint(path: str | Path) -> tuple[StateDict, dict[str, str]]:
+    """Read a checkpoint file (any supported format) safely: its flat state dict and its metadata."""
+    path = check_file(path)
+    if is_safetensors(path):
+        tensors, metadata = read_safetensors(path)
+        return strip_prefixes(tensors), metadata
+    if path.name.endswith(".safetensors"):
+        raise _fail(
+            path, "not a valid safetensors file (corrupted or truncated)", "download or save it again"
+        )
+    return unwrap(read_torch(path), origin=str(path)), {}

@@ -1,0 +1,188 @@
+"""``mobilebone bench``: latency of the model zoo on this machine, and how well MACs/params predict it."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+DEFAULT_OUT = "mobilebone-report"
+# Per model and runtime, the timed phase stops after this many seconds (runs done are recorded), so the
+# default sweep of the whole zoo stays within a few minutes on 2 cores while 1000 runs stay the default.
+DEFAULT_MAX_SECONDS = 2.0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``bench`` subcommand."""
+    parser = subparsers.add_parser(
+        "bench",
+        help="latency of the model zoo here; correlation of latency with MACs and params",
+        description=(
+            "Time our models and torchvision/timm baselines (random weights) in the fastest local runtime, "
+            "then report the rank correlation of latency with MACs and with parameters. Writes results.csv, "
+            "results.json, report.md and two scatter plots to --out; rows are saved as they complete."
+        ),
+    )
+    parser.add_argument(
+        "--models", nargs="+", metavar="NAME", help="zoo names or globs (default: the whole zoo)"
+    )
+    parser.add_argument(
+        "--runtimes",
+        nargs="+",
+        default=["auto"],
+        metavar="RT",
+        help="auto, eager, compile, onnxruntime, onnxruntime-cuda, cuda (default: auto = fastest available)",
+    )
+    parser.add_argument("--runs", type=int, default=1000, help="timed runs per model (default: 1000)")
+    parser.add_argument("--warmup", type=int, default=50, help="untimed warm-up runs (default: 50)")
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=DEFAULT_MAX_SECONDS,
+        help=f"cap on each model's timed phase in seconds; 0 = no cap (default: {DEFAULT_MAX_SECONDS:g})",
+    )
+    parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: usable cores)")
+    parser.add_argument("--input-size", type=int, default=224, help="square input side (default: 224)")
+    parser.add_argument("--batch-size", type=int, default=1, help="batch size (default: 1)")
+    parser.add_argument(
+        "--train-form", action="store_true", help="time the train-time form (branches, BatchNorm) instead"
+    )
+    parser.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default: ./{DEFAULT_OUT})")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep rows in --out and measure only the missing ones"
+    )
+    parser.add_argument(
+        "--list", action="store_true", help="print the zoo and the available runtimes, then exit"
+    )
+    parser.set_defaults(func=run)
+
+
+def _positive(name: str, value: int, minimum: int = 1) -> None:
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+
+
+def _runtimes(requested: list[str]) -> tuple[str, ...]:
+    from mobilebone.analysis.runtimes import check_runtime
+
+    names: list[str] = []
+    for item in requested:
+        for name in item.split(","):
+            if name.strip():
+                resolved = check_runtime(name.strip())
+                if resolved not in names:
+                    names.append(resolved)
+    if not names:
+        raise ValueError("--runtimes needs at least one runtime")
+    return tuple(names)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Resolve models and runtimes, run the sweep with a progress bar, print the table, write the report."""
+    from mobilebone.analysis.environment import usable_cores
+    from mobilebone.analysis.runtimes import RUNTIME_HELP, available_runtimes
+    from mobilebone.analysis.zoo import resolve_models, zoo
+    from mobilebone.cli.common import console as make_console
+
+    console = make_console()
+    if args.list:
+        for name, entry in zoo().items():
+            print(f"{name:40s} {entry.source:12s} {entry.kind}")
+        print(
+            "\nruntimes available here: "
+            + ", ".join(f"{n} ({RUNTIME_HELP[n]})" for n in available_runtimes())
+        )
+        return 0
+    for flag in ("runs", "batch_size", "input_size"):
+        _positive(f"--{flag.replace('_', '-')}", getattr(args, flag))
+    _positive("--warmup", args.warmup, 0)
+    if args.input_size < 32:
+        raise ValueError(f"--input-size must be >= 32, got {args.input_size}")
+    if args.max_seconds < 0:
+        raise ValueError(f"--max-seconds must be >= 0, got {args.max_seconds:g}")
+    threads = args.threads if args.threads is not None else usable_cores()
+    _positive("--threads", threads)
+    runtimes = _runtimes(args.runtimes)
+    entries = resolve_models(args.models or ["*"])
+
+    from mobilebone.analysis.sweep import Sweep, SweepSettings
+
+    settings = SweepSettings(
+        runtimes=runtimes,
+        threads=threads,
+        runs=args.runs,
+        warmup=args.warmup,
+        input_size=args.input_size,
+        batch_size=args.batch_size,
+        deploy=not args.train_form,
+        max_seconds=args.max_seconds or None,
+    )
+    sweep = Sweep(args.out, settings, resume=args.resume)
+    if sweep.replaced:
+        console.print(
+            f"[yellow]replacing {sweep.replaced} rows of an earlier sweep in {args.out} "
+            "(use --resume to keep them)[/yellow]"
+        )
+    jobs = sweep.pending(entries)
+    skipped = len(entries) * len(runtimes) - len(jobs)
+    console.print(
+        f"mobilebone bench: {len(entries)} models × {', '.join(runtimes)}, {settings.form} form, "
+        f"batch {settings.batch_size}×{settings.input_size}px, {threads} threads, {settings.runs} runs"
+        + (f" (≤ {settings.max_seconds:g} s each)" if settings.max_seconds else "")
+        + (f"; {skipped} already measured, skipped" if skipped else "")
+    )
+    _run_with_progress(sweep, entries, len(jobs), console)
+    correlations = sweep.finish()
+    _print_summary(sweep.rows, correlations, console)
+    console.print(
+        f"wrote {args.out}/: results.csv, results.json, report.md, latency_vs_macs.png, latency_vs_params.png"
+    )
+    return 0
+
+
+def _run_with_progress(sweep: Any, entries: list[Any], total: int, console: Any) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("measuring", total=total)
+
+        def on_start(entry: Any, runtime: str) -> None:
+            progress.update(task, description=f"{entry.name} ({runtime})")
+
+        def on_row(row: dict[str, Any]) -> None:
+            if row["status"] != "ok":
+                progress.console.print(f"[red]{row['model']} ({row['runtime']}) failed:[/red] {row['error']}")
+            progress.advance(task)
+
+        sweep.run(entries, on_start=on_start, on_row=on_row)
+        progress.update(task, description="done")
+
+
+def _print_summary(rows: list[dict[str, Any]], correlations: dict[str, Any], console: Any) -> None:
+    from rich.table import Table
+
+    from mobilebone.analysis.report import group_rows
+
+    for label, group in group_rows(rows).items():
+        table = Table(title=label)
+        for column in ("model", "kind", "params (M)", "MMACs", "min ms", "median ms", "p90 ms", "runs"):
+            table.add_column(column, justify="left" if column in ("model", "kind") else "right")
+        ok = sorted((r for r in group if r["status"] == "ok"), key=lambda r: r["min_ms"])
+        for r in ok:
+            table.add_row(
+                r["model"],
+                r["kind"],
+                f"{r['params'] / 1e6:.2f}",
+                f"{r['macs'] / 1e6:,.0f}",
+                f"{r['min_ms']:.2f}",
+                f"{r['median_ms']:.2f}",
+                f"{r['p90_ms']:.2f}",
+                f"{r['runs']}/{r['runs_requested']}",
+            )
+        for r in group:
+            if r["status"] != "ok":
+                table.add_row(r["model"], r["kind"], "–", "–", "failed", str(r["error"])[:60], "", "")
+        console.print(table)
+        for c in correlations.get(label, []):
+            if c.method == "spearman":
+                console.print(f"  Spearman ρ(latency, {c.x}) = {c}")

@@ -1,0 +1,99 @@
+"""``mobilebone predict``: classify images with given weights and their preprocessing; print the top-k."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``predict`` subcommand."""
+    parser = subparsers.add_parser(
+        "predict",
+        help="classify images and print the top-5 ImageNet classes",
+        description=(
+            "Load --weights (a checkpoint file in any supported format, or a weight tag arch.tag) into "
+            "--model, preprocess each image as the weights expect (input size, crop, interpolation, "
+            "mean/std) and print the most likely classes."
+        ),
+    )
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (anything PIL opens)")
+    parser.add_argument("--model", metavar="NAME", help="architecture; default: from the weights' metadata")
+    parser.add_argument("--weights", metavar="SRC", required=True, help="checkpoint file or weight tag")
+    parser.add_argument("--top-k", type=int, default=5, help="classes printed per image (default 5)")
+    parser.set_defaults(func=run)
+
+
+def class_names(num_classes: int) -> list[str]:
+    """ImageNet-1k class names for 1000 classes, else ``class <i>``."""
+    from importlib.resources import files
+
+    if num_classes == 1000:
+        text = (files("mobilebone") / "data" / "imagenet_classes.txt").read_text(encoding="utf-8")
+        names = [line.strip() for line in text.splitlines() if line.strip()]
+        if len(names) == 1000:
+            return names
+    return [f"class {i}" for i in range(num_classes)]
+
+
+def open_image(path: str) -> Any:
+    """Open and decode an image fully, or raise a one-line error saying what is wrong with the file."""
+    from PIL import Image, UnidentifiedImageError
+
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise FileNotFoundError(f"image not found: {path}" if not file.exists() else f"not a file: {path}")
+    try:
+        with Image.open(file) as image:
+            image.load()
+            return image.copy()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise ValueError(
+            f"cannot read {path} as an image ({type(err).__name__}); give a JPEG/PNG/... file"
+        ) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load weights, preprocess, classify, print."""
+    import torch
+
+    from mobilebone import create_model
+    from mobilebone.checkpoints.load import load_into, read
+    from mobilebone.cli.main import CliError
+    from mobilebone.transforms import eval_transform
+
+    if args.top_k < 1:
+        raise CliError(f"--top-k must be >= 1, got {args.top_k}")
+    images = [(path, open_image(path)) for path in args.images]  # fail on a bad file before any work
+    arch = args.model.split(".", 1)[0] if args.model else None
+    ckpt = read(args.weights, arch=arch)
+    model_name = args.model or ckpt.model_name or (ckpt.tag.arch if ckpt.tag is not None else None)
+    if not model_name:
+        raise CliError(f"{args.weights} does not say which model it holds; pass --model NAME")
+    if ckpt.num_classes == 0:
+        raise CliError(f"{args.weights} has no classifier (a headless checkpoint); it cannot classify")
+    # The fused graph computes the same function faster; a train-time checkpoint is fused on loading.
+    model = create_model(
+        model_name, num_classes=ckpt.num_classes, in_chans=ckpt.in_chans or 3, inference_mode=True
+    ).eval()
+    with torch.no_grad():
+        load_into(model, ckpt, strict=True)
+    cfg = dict(model.pretrained_cfg)  # type: ignore[arg-type]
+    if "." in model_name:
+        from mobilebone.checkpoints.tags import get_tag
+
+        cfg.update(get_tag(model_name).cfg())
+    cfg.update(ckpt.cfg())  # the weights' own preprocessing wins
+    transform = eval_transform(cfg)
+    names = class_names(ckpt.num_classes)
+    batch = torch.stack([transform(image) for _, image in images])
+    with torch.no_grad():
+        probs = model(batch).softmax(dim=-1)
+    k = min(args.top_k, probs.shape[-1])
+    top = probs.topk(k, dim=-1)
+    for (path, _), values, indices in zip(images, top.values, top.indices, strict=True):
+        print(path)
+        for rank, (p, i) in enumerate(zip(values.tolist(), indices.tolist(), strict=True), start=1):
+            print(f"  {rank}. {names[i]:<40} {100 * p:6.2f} %")
+    return 0

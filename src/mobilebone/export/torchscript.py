@@ -1,0 +1,75 @@
+"""PyTorch → TorchScript: ``torch.jit.trace`` of the deploy model, saved, reloaded and verified."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from mobilebone.export.errors import ExportError
+from mobilebone.export.prepare import atomic_output, example_input, prepare_for_export, reference_output
+from mobilebone.export.verify import Verification, compare
+
+
+def to_torchscript(
+    model: nn.Module,
+    path: str | Path,
+    *,
+    input_size: int | tuple[int, int] = 224,
+    batch_size: int = 1,
+    dynamic_batch: bool = False,
+    verify: bool = True,
+    rtol: float = 1e-5,
+) -> Path:
+    """Trace the reparameterized ``model`` to TorchScript at ``path``; the reloaded file is verified."""
+    export_torchscript(
+        model,
+        path,
+        input_size=input_size,
+        batch_size=batch_size,
+        dynamic_batch=dynamic_batch,
+        verify=verify,
+        rtol=rtol,
+    )
+    return Path(path)
+
+
+def export_torchscript(
+    model: nn.Module,
+    path: str | Path,
+    *,
+    input_size: int | tuple[int, int] = 224,
+    batch_size: int = 1,
+    dynamic_batch: bool = False,
+    verify: bool = True,
+    rtol: float = 1e-5,
+) -> list[Verification]:
+    """``to_torchscript`` that also returns the verifications it ran."""
+    deploy = prepare_for_export(model)
+    x = example_input(deploy, input_size, batch_size)
+    expected = reference_output(deploy, x)
+    with atomic_output(path) as tmp:
+        try:
+            with warnings.catch_warnings():
+                # TracerWarnings from input-shape checks; torch.jit's deprecation notice.
+                warnings.simplefilter("ignore")
+                traced = torch.jit.trace(deploy, (x,), check_trace=False)
+                torch.jit.save(traced, str(tmp))
+        except Exception as err:
+            raise ExportError(
+                f"TorchScript trace failed: {type(err).__name__}: {str(err).splitlines()[0]}"
+            ) from err
+        results: list[Verification] = []
+        if verify:
+            # Verify what users will load: the saved file, not the in-memory trace.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                loaded = torch.jit.load(str(tmp))
+            with torch.no_grad():
+                results.append(compare("torchscript", x, loaded(x), expected, rtol))
+                if dynamic_batch:
+                    x2 = example_input(deploy, input_size, batch_size + 1, seed=1)
+                    results.append(compare("torchscript", x2, loaded(x2), reference_output(deploy, x2), rtol))
+    return results

@@ -1,0 +1,180 @@
+"""A study's outputs: results.csv, results.json, report.md and latency.png, each written atomically."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mobilebone.analysis.report import environment_table, write_atomic, write_json
+from mobilebone.studies.run import StudyResult
+
+CSV_FIELDS = (
+    "group",
+    "case",
+    "description",
+    "runtime",
+    "form",
+    "input_shape",
+    "params",
+    "macs",
+    "runs",
+    "runs_requested",
+    "min_ms",
+    "median_ms",
+    "p90_ms",
+    "mean_ms",
+    "std_ms",
+    "vs_baseline",
+    "paper",
+    "status",
+    "error",
+)
+OUTPUT_FILES = ("results.csv", "results.json", "report.md", "latency.png")
+# Of the latency, why MACs miss part of it: the counter sees conv/linear/attention matmuls only.
+MACS_NOTE = (
+    "MACs count convolutions, linear layers and attention matmuls only (`mobilebone.analysis.count_macs`); "
+    "elementwise work — activations, the dynamic activations' coefficient arithmetic, SE scaling, residual "
+    "adds, softmax — is not counted, so its cost shows up only in the latency. That gap is the papers' point: "
+    "equal MACs, unequal latency."
+)
+
+
+def write_csv(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """One line per case × runtime with the ``CSV_FIELDS`` columns (raw samples are in the JSON)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in CSV_FIELDS})
+    return write_atomic(path, buffer.getvalue())
+
+
+def _ms(value: Any) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def results_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Markdown table of one runtime's rows, in study order, grouped by their ``group``."""
+    lines = [
+        "| group | case | params (M) | MMACs | min (ms) | median (ms) | × first of group | paper |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        if r.get("status") != "ok":
+            lines.append(
+                f"| {r['group']} | {r['case']} | – | – | failed: {r.get('error')} | | | {r['paper']} |"
+            )
+            continue
+        ratio = "–" if r.get("vs_baseline") is None else f"{r['vs_baseline']:.2f}×"
+        lines.append(
+            f"| {r['group']} | {r['case']} | {r['params'] / 1e6:.2f} | {r['macs'] / 1e6:,.1f} | "
+            f"{_ms(r['min_ms'])} | {_ms(r['median_ms'])} | {ratio} | {r['paper'] or '–'} |"
+        )
+    return "\n".join(lines)
+
+
+def case_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Markdown list of the cases and what each one is."""
+    seen: dict[str, str] = {}
+    for r in rows:
+        seen.setdefault(r["case"], f"{r['description']} (input {r['input_shape']}, {r['form']} form)")
+    return "\n".join(f"- **{name}**: {text}" for name, text in seen.items())
+
+
+def markdown_report(result: StudyResult, figure: str = "latency.png") -> str:
+    """The study's report: what was run, the environment, one table per runtime, the chart, the caveats."""
+    s = result.settings
+    parts = [
+        f"# mobilebone study {result.study}: {result.title}",
+        "",
+        f"Runtimes: {', '.join(s.runtimes)}. Each case: {s.warmup} warm-up runs, then up to {s.runs} timed "
+        "single inferences"
+        + (f" (timed phase capped at {s.max_seconds:g} s)" if s.max_seconds else "")
+        + (f", repeated over {s.rounds} interleaved rounds" if s.rounds > 1 else "")
+        + f", {s.threads or 'default'} threads. The minimum is the headline; raw samples are in `results.json`.",
+        "",
+        MACS_NOTE,
+        "",
+        "## Cases",
+        "",
+        case_table(result.rows),
+        "",
+    ]
+    for runtime in s.runtimes:
+        rows = [r for r in result.rows if r["runtime"] == runtime]
+        parts += [f"## {runtime}", "", results_table(rows), ""]
+    parts += [f"![latency]({figure})", ""]
+    if result.notes:
+        parts += ["## Notes", "", *[f"- {note}" for note in result.notes], ""]
+    parts += ["## Environment", "", environment_table(result.environment), ""]
+    return "\n".join(parts)
+
+
+def bar_chart(result: StudyResult, path: str | Path) -> Path:
+    """PNG: min latency per case, one panel per runtime, bars coloured by group, MMACs written on each bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed; must precede pyplot's import
+    import matplotlib.pyplot as plt
+
+    runtimes = list(result.settings.runtimes)
+    cases = list(dict.fromkeys(r["case"] for r in result.rows))
+    groups = list(dict.fromkeys(r["group"] for r in result.rows))
+    colors = plt.get_cmap("tab10")
+    fig, axes = plt.subplots(
+        len(runtimes), 1, figsize=(max(6.0, 0.55 * len(cases) + 2), 3.2 * len(runtimes)), squeeze=False
+    )
+    for ax, runtime in zip(axes[:, 0], runtimes, strict=True):
+        rows = {r["case"]: r for r in result.rows if r["runtime"] == runtime}
+        for i, name in enumerate(cases):
+            r = rows.get(name)
+            if r is None or r.get("status") != "ok":
+                ax.text(i, 0, "failed", rotation=90, ha="center", va="bottom", fontsize=7, color="red")
+                continue
+            ax.bar(i, r["min_ms"], color=colors(groups.index(r["group"]) % 10), zorder=3)
+            ax.text(i, r["min_ms"], f"{r['macs'] / 1e6:.0f}M", ha="center", va="bottom", fontsize=6)
+        ax.set_xticks(range(len(cases)))
+        ax.set_xticklabels(cases, rotation=35, ha="right", fontsize=7)
+        ax.set_ylabel("min latency (ms)")
+        ax.set_title(f"{result.study}: {runtime} (label = MACs)", fontsize=9)
+        ax.grid(axis="y", alpha=0.3, zorder=0)
+    if len(groups) > 1:
+        handles = [plt.Rectangle((0, 0), 1, 1, color=colors(i % 10)) for i in range(len(groups))]
+        fig.legend(handles, groups, loc="upper right", fontsize=7)
+    fig.tight_layout()
+    return _save_figure(fig, Path(path))
+
+
+def _save_figure(fig: Any, target: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".png", dir=target.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=120)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
+    return target
+
+
+def write_outputs(result: StudyResult, out_dir: str | Path) -> list[Path]:
+    """Write every output file of ``OUTPUT_FILES`` into ``out_dir`` (created if needed)."""
+    folder = Path(out_dir)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"--out {str(folder)!r} is a file; give a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    return [
+        write_csv(result.rows, folder / "results.csv"),
+        write_json(result.to_document(), folder / "results.json"),
+        write_atomic(folder / "report.md", markdown_report(result)),
+        bar_chart(result, folder / "latency.png"),
+    ]

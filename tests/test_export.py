@@ -1,0 +1,303 @@
+"""Export: ONNX for every model, Core ML (structural on Linux), TorchScript, int8, and clean failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import Tensor, nn
+
+import mobilebone
+from mobilebone.cli.main import main
+from mobilebone.export import ExportError, prepare_for_export, to_onnx
+from mobilebone.testing import max_relative_error, randomize_batchnorm
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+SIZE = 64  # small inputs keep the suite fast; every model accepts >= 32 px
+
+
+def _model(name: str) -> nn.Module:
+    return randomize_batchnorm(mobilebone.create_model(name), seed=1).eval()
+
+
+def _onnx_ops(path: Path) -> list[str]:
+    return [node.op_type for node in onnx.load(str(path)).graph.node]
+
+
+def _run_ort(path: Path, x: Tensor) -> Tensor:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0])
+
+
+def _no_leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+class Unsupported(nn.Module):
+    """A conv followed by an op neither the ONNX exporter (opset 17) nor coremltools can express."""
+
+    in_chans = 3
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.conv(x).flatten(1)
+        return torch.linalg.svdvals(y.view(y.shape[0], 4, -1))
+
+
+# ---------------------------------------------------------------- ONNX
+
+
+@pytest.mark.parametrize("name", mobilebone.list_models())
+def test_onnx_every_model_exports_and_matches_train_time_model(name: str, tmp_path: Path) -> None:
+    model = _model(name)
+    path = to_onnx(model, tmp_path / f"{name}.onnx", input_size=SIZE, dynamic_batch=True)
+    onnx.checker.check_model(str(path), full_check=True)
+    ops = _onnx_ops(path)
+    deploy = prepare_for_export(model)
+    assert "BatchNormalization" not in ops
+    assert ops.count("Conv") == sum(isinstance(m, nn.Conv2d) for m in deploy.modules())
+    # Dynamic batch: the exported model runs a batch of 3 and matches the *train-time* model end to end.
+    x = torch.randn(3, 3, SIZE, SIZE)
+    with torch.no_grad():
+        expected = model(x)
+    assert max_relative_error(_run_ort(path, x), expected) < 1e-4
+    batch_dim = onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim[0]
+    assert batch_dim.dim_param == "batch"
+
+
+def test_onnx_leaves_model_untouched_and_records_preprocessing(tmp_path: Path) -> None:
+    from mobilebone.export.onnx import read_metadata
+
+    model = _model("mobileone_s0").train()
+    bn_before = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    to_onnx(model, tmp_path / "s0.onnx", input_size=SIZE)
+    assert model.training and bn_before > 0
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == bn_before
+    cfg = read_metadata(tmp_path / "s0.onnx")
+    assert cfg["architecture"] == "mobileone_s0" and cfg["std"] == pytest.approx([0.229, 0.224, 0.225])
+    dim = onnx.load(str(tmp_path / "s0.onnx")).graph.input[0].type.tensor_type.shape.dim[0]
+    assert dim.dim_value == 1  # static batch unless asked
+
+
+def test_onnx_fp16_is_half_precision_and_verified(tmp_path: Path) -> None:
+    from mobilebone.export.onnx import export_onnx
+
+    checks = export_onnx(_model("mobileone_s0"), tmp_path / "h.onnx", input_size=SIZE, fp16=True)
+    assert checks and all(c.ok for c in checks)
+    weights = onnx.load(str(tmp_path / "h.onnx")).graph.initializer
+    assert any(w.data_type == onnx.TensorProto.FLOAT16 for w in weights)
+
+
+def test_failed_verification_leaves_no_file_and_keeps_old_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mobilebone.export.onnx as onnx_export
+
+    out = tmp_path / "s0.onnx"
+    out.write_bytes(b"previous export")
+    real = onnx_export.run_onnx
+    monkeypatch.setattr(onnx_export, "run_onnx", lambda p, x, threads=None: real(p, x) * 1.01)
+    with pytest.raises(ExportError, match="verification failed"):
+        to_onnx(_model("mobileone_s0"), out, input_size=SIZE)
+    assert out.read_bytes() == b"previous export"
+    assert _no_leftovers(tmp_path) == ["s0.onnx"]
+
+
+def test_unexpressible_model_is_a_clear_error_without_output(tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match=r"ONNX export failed.*svdvals"):
+        to_onnx(Unsupported(), tmp_path / "u.onnx", input_size=32)
+    assert _no_leftovers(tmp_path) == []
+
+
+# ---------------------------------------------------------------- TorchScript
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit's deprecation notice
+def test_torchscript_roundtrip_with_dynamic_batch(tmp_path: Path) -> None:
+    from mobilebone.export.torchscript import export_torchscript
+
+    model = _model("mobileone_s1")
+    checks = export_torchscript(model, tmp_path / "s1.pt", input_size=SIZE, dynamic_batch=True)
+    assert [c.input_shape[0] for c in checks] == [1, 2] and all(c.ok for c in checks)
+    loaded = torch.jit.load(str(tmp_path / "s1.pt"))
+    x = torch.randn(4, 3, SIZE, SIZE)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), rtol=1e-4, atol=1e-4 * float(model(x).abs().max()))
+
+
+# ---------------------------------------------------------------- Core ML
+
+COREML_MODELS = ["mobileone_s0", *mobilebone.list_models("mobilenetv4_*_medium")]
+
+
+@pytest.mark.parametrize("name", COREML_MODELS)
+def test_coreml_converts_to_valid_ml_program(name: str, tmp_path: Path) -> None:
+    pytest.importorskip("coremltools")
+    from mobilebone.export.coreml import export_coreml
+
+    report = export_coreml(_model(name), tmp_path / "m.mlpackage", input_size=SIZE, precision="fp32")
+    assert report.converter == "torch.jit.trace"
+    assert report.structural[0].startswith("ML Program")
+    assert "(1, 3, 64, 64)" in report.structural[1] and "(1, 1000)" in report.structural[2]
+    assert (tmp_path / "m.mlpackage" / "Manifest.json").is_file()
+    assert _no_leftovers(tmp_path) == ["m.mlpackage"]
+
+
+def test_coreml_falls_back_to_torch_export_when_tracing_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("coremltools")
+    from mobilebone.export.coreml import export_coreml
+
+    def broken_trace(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("trace unsupported")
+
+    monkeypatch.setattr(torch.jit, "trace", broken_trace)
+    report = export_coreml(
+        _model("mobileone_s0"), tmp_path / "e.mlpackage", input_size=SIZE, dynamic_batch=True
+    )
+    assert report.converter == "torch.export"
+    assert "(1, 3, 64, 64)" in report.structural[1]
+
+
+def test_coreml_image_input_bakes_in_normalization(tmp_path: Path) -> None:
+    ct = pytest.importorskip("coremltools")
+    from mobilebone.export.coreml import export_coreml
+
+    out = tmp_path / "img.mlpackage"
+    report = export_coreml(_model("mobileone_s0"), out, input_size=SIZE, precision="fp16", image_input=True)
+    # ImageNet std is not uniform: 1/std goes into the stem conv, verified in torch against (x/255 − μ)/σ.
+    assert "folded into the first conv" in report.preprocessing
+    assert report.verifications[0].ok
+    image = ct.models.MLModel(str(out), skip_model_load=True).get_spec().description.input[0].type
+    assert image.WhichOneof("Type") == "imageType"
+    assert (image.imageType.height, image.imageType.width) == (SIZE, SIZE)
+
+
+def test_fold_normalization_falls_back_to_explicit_layer() -> None:
+    from mobilebone.export.preprocess import ChannelScale, fold_normalization
+
+    model = nn.Sequential(nn.ReLU(), nn.Conv2d(3, 2, 3, padding=1)).eval()  # first op is not a conv
+    mean, std = [0.4, 0.5, 0.6], [0.2, 0.25, 0.3]
+    x = torch.rand(1, 3, 8, 8)
+    folded, scale, bias, how = fold_normalization(model, mean, std, x)
+    assert isinstance(folded[0], ChannelScale) and "explicit" in how
+    pixels = torch.randint(0, 256, (1, 3, 8, 8)).float()
+    y = pixels * scale + torch.tensor(bias).view(1, 3, 1, 1)
+    normalized = (pixels / 255 - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    torch.testing.assert_close(folded(y), model(normalized))
+
+
+def test_coreml_unexpressible_model_is_a_clear_error(tmp_path: Path) -> None:
+    pytest.importorskip("coremltools")
+    from mobilebone.export.coreml import to_coreml
+
+    with pytest.raises(ExportError, match="Core ML cannot express this model"):
+        to_coreml(Unsupported(), tmp_path / "u.mlpackage", input_size=32)
+    assert _no_leftovers(tmp_path) == []
+
+
+# ---------------------------------------------------------------- int8
+
+
+def _image_folder(folder: Path, count: int) -> Path:
+    from PIL import Image
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        coarse = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
+        Image.fromarray(coarse).resize((80, 96), Image.BILINEAR).save(folder / f"{i:02d}.png")
+    return folder
+
+
+def test_quantize_static_int8_from_image_folder(tmp_path: Path) -> None:
+    from mobilebone.export.quantize import quantize_onnx
+
+    fp32 = to_onnx(_model("mobileone_s0"), tmp_path / "fp32.onnx", input_size=SIZE)
+    images = _image_folder(tmp_path / "images", 12)
+    report = quantize_onnx(
+        fp32, tmp_path / "int8.onnx", calibration=images, num_calibration=8, latency_runs=5
+    )
+    assert report.num_heldout == 4 and "8 images" in report.calibration
+    assert report.int8_bytes < report.fp32_bytes / 2  # int8 weights: ~4x smaller
+    graph = onnx.load(str(tmp_path / "int8.onnx")).graph
+    ops = [n.op_type for n in graph.node]
+    assert ops.count("QuantizeLinear") > 0 and ops.count("DequantizeLinear") > ops.count("QuantizeLinear")
+    assert any(w.data_type == onnx.TensorProto.INT8 for w in graph.initializer)  # per-channel s8 weights
+    assert 0.0 <= report.top1_agreement <= 1.0 and set(report.latency_ms) == {"fp32", "int8"}
+    # The int8 model approximates the fp32 one (not a broken graph): logits stay close.
+    x = torch.randn(1, 3, SIZE, SIZE)
+    assert max_relative_error(_run_ort(tmp_path / "int8.onnx", x), _run_ort(fp32, x)) < 0.3
+
+
+def test_quantize_bad_calibration_folder_is_a_clear_error(tmp_path: Path) -> None:
+    from mobilebone.export.quantize import quantize_onnx
+
+    fp32 = to_onnx(_model("mobileone_s0"), tmp_path / "fp32.onnx", input_size=SIZE)
+    with pytest.raises(ExportError, match="does not exist"):
+        quantize_onnx(fp32, tmp_path / "int8.onnx", calibration=tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ExportError, match="no images"):
+        quantize_onnx(fp32, tmp_path / "int8.onnx", calibration=tmp_path / "empty")
+    assert not (tmp_path / "int8.onnx").exists()
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def test_cli_exports_onnx_and_int8(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "s0.onnx"
+    assert main(["export", "mobileone_s0", "--format", "onnx", "--out", str(out), "--input-size", "64"]) == 0
+    assert "onnxruntime vs torch" in capsys.readouterr().out and out.is_file()
+    images = _image_folder(tmp_path / "images", 6)
+    args = [
+        "export",
+        "mobileone_s0",
+        "--format",
+        "onnx",
+        "--out",
+        str(tmp_path / "q.onnx"),
+        "--input-size",
+        "64",
+    ]
+    assert main([*args, "--int8", "--calibration", str(images), "--num-calibration", "4"]) == 0
+    printed = capsys.readouterr().out
+    assert "top-1 agreement with fp32 on 2 held-out images" in printed and "int8" in printed
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--format", "tflite"], "unknown format 'tflite'"),
+        (["--format", "onnx", "--weights", "missing.safetensors"], "does not exist"),
+        (["--format", "torchscript", "--fp16"], "--fp16 is supported for onnx and coreml"),
+        (["--format", "coreml", "--int8"], "--int8 quantizes ONNX models"),
+    ],
+)
+def test_cli_bad_options_are_one_line_errors(
+    extra: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "x.out"
+    assert main(["export", "mobileone_s0", "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert _no_leftovers(tmp_path) == []
+
+
+def test_cli_corrupt_weights_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if not hasattr(mobilebone, "load_checkpoint"):
+        pytest.skip("mobilebone.load_checkpoint is not available")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a checkpoint")
+    out = tmp_path / "x.onnx"
+    assert main(["export", "mobileone_s0", "--format", "onnx", "--weights", str(bad), "--out", str(out)]) == 2
+    assert "cannot load --weights" in capsys.readouterr().err
+    assert not out.exists()
