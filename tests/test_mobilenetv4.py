@@ -59,7 +59,7 @@ def calibrate_batchnorm(model: nn.Module, x: Tensor) -> nn.Module:
 
 def _random_model(name: str, dtype: torch.dtype = torch.float64) -> nn.Module:
     model = randomize_layer_scale(randomize_batchnorm(create_model(name), seed=1), seed=2).to(dtype)
-    return calibrate_batchnorm(model, torch.randn(8, 3, 96, 96, dtype=dtype))
+    return calibrate_batchnorm(model, torch.randn(4, *ODD_INPUT[1:], dtype=dtype))
 
 
 # --- spec tables -------------------------------------------------------------------------------------
@@ -185,22 +185,38 @@ def test_hybrid_fused_equals_train_time_with_random_layer_scale(name: str) -> No
     with torch.no_grad():
         expected, actual = model(x), fused(x)
         assert max_relative_error(actual, expected) <= 1e-10
-        expected32, actual32 = model.float()(x.float()), fused.float()(x.float())
-    error = max_relative_error(actual32, expected32)
-    assert error <= 1e-5, f"{name}: float32 max relative error {error:.3g}"
+        # float32: over ~36 blocks whose branches all contribute (γ = O(1)), float32 rounding accumulates
+        # to ~1e-5 relative in *either* form (measured against float64), so a fixed 1e-5 bound between the
+        # two forms would test rounding luck. Required instead: the deploy form is as accurate as the
+        # train-time form. (With γ at its 1e-5 init, test_reparam checks the fixed 1e-5 bound.)
+        train_error = max_relative_error(model.float()(x.float()).double(), expected)
+        fused_error = max_relative_error(fused.float()(x.float()).double(), expected)
+    assert fused_error <= 2 * train_error + 1e-6, f"{name}: {fused_error:.3g} vs train-time {train_error:.3g}"
 
 
 @pytest.mark.parametrize("name", HYBRIDS)
 def test_attention_paths_agree(name: str) -> None:
-    model = _random_model(name, torch.float32)
-    x = torch.randn(ODD_INPUT)
+    model = _random_model(name)
+    x = torch.randn(ODD_INPUT, dtype=torch.float64)
     with torch.no_grad():
         sdpa = model(x)
         assert set_attention_impl(model, "matmul") == 8
         matmul = model(x)
-    assert max_relative_error(matmul, sdpa) <= 1e-5
+    assert max_relative_error(matmul, sdpa) <= 1e-10
     deploy = reparameterize_model(model)
     assert {m.attn_impl for m in deploy.modules() if isinstance(m, MultiQueryAttention2d)} == {"matmul"}
+
+
+@pytest.mark.parametrize("kv_stride", [1, 2])
+def test_attention_paths_agree_float32(kv_stride: int) -> None:
+    block = MobileMQABlock(64, 4, 16, 16, kv_stride=kv_stride, layer_scale=1e-5)
+    block = randomize_layer_scale(randomize_batchnorm(block, seed=7)).eval()
+    x = torch.randn(2, 64, 13, 9)  # odd token grid; K/V 7×5 when reduced
+    with torch.no_grad():
+        sdpa = block(x)
+        set_attention_impl(block, "matmul")
+        matmul = block(x)
+    assert max_relative_error(matmul, sdpa) <= 1e-5
 
 
 def test_attn_impl_argument() -> None:

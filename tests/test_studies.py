@@ -18,8 +18,8 @@ from mobilebone.layers.activations import ACTIVATIONS, DynamicReLU, DynamicShift
 from mobilebone.studies import activations, attention, blocks
 from mobilebone.studies.mhsa import MultiHeadAttention2d, MultiHeadAttentionBlock
 from mobilebone.studies.networks import NUM_CONV_LAYERS, StudyNet
-from mobilebone.studies.report import OUTPUT_FILES, write_outputs
-from mobilebone.studies.run import StudySettings, run_study
+from mobilebone.studies.report import OUTPUT_FILES, markdown_report, write_outputs
+from mobilebone.studies.run import StudyResult, StudySettings, run_study
 from mobilebone.testing import randomize_batchnorm
 
 B, C, H, W = 2, 8, 3, 3
@@ -59,7 +59,8 @@ def test_dynamic_relu_matches_the_papers_equation(variant: str) -> None:
     act = DynamicReLU(C, variant).double()
     _spread_hyper_function(act)
     x = _x()
-    y = act(x)
+    with torch.no_grad():
+        y = act(x)
     groups = 1 if variant == "A" else C
     K = 2
     for b in range(B):
@@ -82,7 +83,8 @@ def test_dynamic_shift_max_matches_the_papers_equation() -> None:
     act = DynamicShiftMax(C, groups).double()
     _spread_hyper_function(act)
     x = _x(2)
-    y = act(x)
+    with torch.no_grad():
+        y = act(x)
     for b in range(B):
         raw = _hyper(act, x, b)
         delta = [2.0 * min(max(t / 6.0 + 0.5, 0.0), 1.0) - 1.0 for t in raw]  # layout: (K, J, C)
@@ -244,6 +246,7 @@ def test_study_cli_end_to_end(study: str, size: int, count: int, tmp_path: Path)
     document = json.loads((out / "results.json").read_text())
     assert document["environment"]["cpu"] and len(document["rows"][0]["samples_ms"]) == 4  # 2 rounds × 2 runs
     assert "| case |" in (out / "report.md").read_text()
+    assert markdown_report(StudyResult.from_document(document)) == (out / "report.md").read_text()
     assert (out / "latency.png").read_bytes().startswith(b"\x89PNG")
 
 
@@ -252,6 +255,10 @@ def test_study_cli_rejects_bad_flags(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "--runs must be >= 1" in capsys.readouterr().err
     assert main(["study", "blocks", "--runtimes", "nonsense", "--out", str(tmp_path)]) == 2
     assert "unknown runtime" in capsys.readouterr().err
+    (tmp_path / "file").write_text("keep")
+    assert main(["study", "blocks", "--out", str(tmp_path / "file")]) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert (tmp_path / "file").read_text() == "keep"
 
 
 def test_activation_study_covers_every_activation_with_paper_numbers() -> None:

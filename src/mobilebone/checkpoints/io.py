@@ -12,6 +12,7 @@ import argparse
 import pickle
 import pickletools
 import re
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -113,7 +114,9 @@ def _describe_refusal(path: Path, message: str) -> CheckpointError:
 def read_torch(path: Path) -> Any:
     """``torch.load`` with ``weights_only=True`` on the CPU, errors turned into one-line messages."""
     try:
-        with torch.serialization.safe_globals(_SAFE_EXTRA_GLOBALS):
+        with torch.serialization.safe_globals(_SAFE_EXTRA_GLOBALS), warnings.catch_warnings():
+            # Plain pickles (protocol > 2) trigger a torch warning; the refusal below says it all.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise _describe_refusal(path, str(err)) from None

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from mobilebone.checkpoints.detect import Layout, detect_layout, is_fused_state, to_mobilebone
 from mobilebone.checkpoints.errors import CheckpointError
 from mobilebone.checkpoints.io import read_checkpoint, unwrap
-from mobilebone.checkpoints.native import native_config, unwrap_model
+from mobilebone.checkpoints.native import FORMAT_NAME, native_config, unwrap_model
 
 CLASSIFIER_PREFIXES = ("head.fc.", "classifier.")
 _SHOWN = 3  # keys listed per kind in the one-line mismatch report
@@ -82,12 +82,19 @@ def read(source: str | Path | Mapping[str, Any], arch: str | None = None) -> Che
             tag = tags.get_tag(text, arch)
             path = download(tag)
         else:
-            path = Path(text)
+            path = Path(text).expanduser()
+            if not path.exists():
+                raise FileNotFoundError(
+                    f"checkpoint not found: {text} (neither a file nor a known weight tag); check the path "
+                    f"or run `mobilebone list --pretrained` for tags"
+                )
         raw, metadata = read_checkpoint(path)
         origin = str(path) if tag is None else tag.name
     if all(k.startswith("backbone.") for k in raw):  # a features_only model saved whole
         raw = {k[len("backbone.") :]: v for k, v in raw.items()}
     layout = detect_layout(raw)
+    if metadata.get("format") == FORMAT_NAME:  # native files name their writer; keys alone may not
+        layout = Layout(FORMAT_NAME, layout.family, layout.fused)
     return Checkpoint(to_mobilebone(raw, layout), layout, origin, metadata, tag)
 
 
@@ -209,13 +216,14 @@ def load_into(
             + (f" (create_model({ckpt.model_name.split('.')[0]!r}))" if ckpt.model_name else "")
         )
     model_fused = is_fused_state(list(target.state_dict()))
-    if family is not None and ckpt.layout.fused and not model_fused:
+    known = family is not None and ckpt.layout.family == family  # else: plain strict load and its report
+    if known and ckpt.layout.fused and not model_fused:
         raise CheckpointError(
             f"checkpoint {ckpt.origin} holds the fused (reparameterized) form, which cannot be turned back "
             f"into train-time branches; build the model with inference_mode=True, e.g. "
             f"create_model({_model_name(target)!r}, inference_mode=True)"
         )
-    if family is not None and model_fused and not ckpt.layout.fused:
+    if known and model_fused and not ckpt.layout.fused:
         twin = _train_time_twin(target)
         load_state(twin, ckpt, strict=strict, skip_classifier=skip_classifier)
         fused_state = reparameterize_model(twin, inplace=True).state_dict()

@@ -94,6 +94,8 @@ def save_native(
     for key, value in (metadata or {}).items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise ValueError(f"metadata must map strings to strings, got {key!r}: {type(value).__name__}")
+        if key in meta:
+            raise ValueError(f"metadata key {key!r} is reserved by the native format; use another name")
         meta[key] = value
     return atomic_save_safetensors(tensors, path, meta)
 

@@ -147,3 +147,8 @@ def get_tag(name: str, arch: str | None = None) -> PretrainedTag:
 def is_tag(name: str, arch: str | None = None) -> bool:
     """True when ``name`` names known weights (``arch.tag``, or a bare tag of ``arch``)."""
     return (name if "." in name else f"{arch}.{name}") in TAGS
+
+
+def tag_cfg(name: str) -> dict[str, Any]:
+    """The ``pretrained_cfg`` of ``arch.tag`` weights, ``{}`` for a bare architecture name."""
+    return get_tag(name).cfg() if "." in name else {}

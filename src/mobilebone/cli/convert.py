@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from mobilebone import create_model, reparameterize_model
     from mobilebone.checkpoints import save_native
     from mobilebone.checkpoints.load import load_into, read
+    from mobilebone.checkpoints.tags import tag_cfg
     from mobilebone.cli.main import CliError
 
     dst = Path(args.dst).expanduser()
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     )
     with torch.no_grad():
         load_into(model, ckpt, strict=True)
-    cfg = ckpt.cfg()
+    cfg = {**tag_cfg(model_name), **ckpt.cfg()}  # the weights' own record wins over the name's tag
     if cfg:
         model.pretrained_cfg.update(cfg)  # type: ignore[union-attr, operator]
     if args.reparameterize:

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+_BATCH = 16  # images per forward pass: bounded memory for long file lists
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``predict`` subcommand."""
@@ -37,8 +39,8 @@ def class_names(num_classes: int) -> list[str]:
     return [f"class {i}" for i in range(num_classes)]
 
 
-def open_image(path: str) -> Any:
-    """Open and decode an image fully, or raise a one-line error saying what is wrong with the file."""
+def open_image(path: str, *, verify_only: bool = False) -> Any:
+    """Open and decode an image (or only check its header), else raise a one-line error saying why."""
     from PIL import Image, UnidentifiedImageError
 
     file = Path(path).expanduser()
@@ -46,6 +48,9 @@ def open_image(path: str) -> Any:
         raise FileNotFoundError(f"image not found: {path}" if not file.exists() else f"not a file: {path}")
     try:
         with Image.open(file) as image:
+            if verify_only:
+                image.verify()
+                return None
             image.load()
             return image.copy()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
@@ -60,12 +65,14 @@ def run(args: argparse.Namespace) -> int:
 
     from mobilebone import create_model
     from mobilebone.checkpoints.load import load_into, read
+    from mobilebone.checkpoints.tags import tag_cfg
     from mobilebone.cli.main import CliError
     from mobilebone.transforms import eval_transform
 
     if args.top_k < 1:
         raise CliError(f"--top-k must be >= 1, got {args.top_k}")
-    images = [(path, open_image(path)) for path in args.images]  # fail on a bad file before any work
+    for path in args.images:  # fail on a bad file before any work; decode later, a batch at a time
+        open_image(path, verify_only=True)
     arch = args.model.split(".", 1)[0] if args.model else None
     ckpt = read(args.weights, arch=arch)
     model_name = args.model or ckpt.model_name or (ckpt.tag.arch if ckpt.tag is not None else None)
@@ -79,21 +86,18 @@ def run(args: argparse.Namespace) -> int:
     ).eval()
     with torch.no_grad():
         load_into(model, ckpt, strict=True)
-    cfg = dict(model.pretrained_cfg)  # type: ignore[arg-type]
-    if "." in model_name:
-        from mobilebone.checkpoints.tags import get_tag
-
-        cfg.update(get_tag(model_name).cfg())
-    cfg.update(ckpt.cfg())  # the weights' own preprocessing wins
+    # The weights' own preprocessing wins, then the tag in the model name, then the model's default.
+    cfg = {**model.pretrained_cfg, **tag_cfg(model_name), **ckpt.cfg()}  # type: ignore[dict-item]
     transform = eval_transform(cfg)
     names = class_names(ckpt.num_classes)
-    batch = torch.stack([transform(image) for _, image in images])
-    with torch.no_grad():
-        probs = model(batch).softmax(dim=-1)
-    k = min(args.top_k, probs.shape[-1])
-    top = probs.topk(k, dim=-1)
-    for (path, _), values, indices in zip(images, top.values, top.indices, strict=True):
-        print(path)
-        for rank, (p, i) in enumerate(zip(values.tolist(), indices.tolist(), strict=True), start=1):
-            print(f"  {rank}. {names[i]:<40} {100 * p:6.2f} %")
+    k = min(args.top_k, ckpt.num_classes)
+    for start in range(0, len(args.images), _BATCH):
+        chunk = args.images[start : start + _BATCH]
+        with torch.no_grad():
+            probs = model(torch.stack([transform(open_image(path)) for path in chunk])).softmax(dim=-1)
+        top = probs.topk(k, dim=-1)
+        for path, values, indices in zip(chunk, top.values, top.indices, strict=True):
+            print(path)
+            for rank, (p, i) in enumerate(zip(values.tolist(), indices.tolist(), strict=True), start=1):
+                print(f"  {rank}. {names[i]:<40} {100 * p:6.2f} %")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 STUDIES = {
@@ -119,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
     _at_least("--threads", threads, 1)
     runtimes = _runtimes(args.runtimes)
     out = args.out or f"mobilebone-study/{args.study}"
+    if os.path.exists(out) and not os.path.isdir(out):  # fail before minutes of measuring, not after
+        raise ValueError(f"--out {out!r} is a file; give a folder")
     title, cases, notes = build_cases(args.study, args.input_size, args.batch_size)
     settings = StudySettings(
         runtimes=runtimes,

@@ -116,7 +116,8 @@ def markdown_report(result: StudyResult, figure: str = "latency.png") -> str:
 
 
 def bar_chart(result: StudyResult, path: str | Path) -> Path:
-    """PNG: min latency per case, one panel per runtime, bars coloured by group, MMACs written on each bar."""
+    """PNG, one panel per runtime: min latency per case (× first case of its group when there are several
+    groups, whose scales differ), bars coloured by group, MACs written on each bar."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed; must precede pyplot's import
@@ -125,9 +126,10 @@ def bar_chart(result: StudyResult, path: str | Path) -> Path:
     runtimes = list(result.settings.runtimes)
     cases = list(dict.fromkeys(r["case"] for r in result.rows))
     groups = list(dict.fromkeys(r["group"] for r in result.rows))
+    relative = len(groups) > 1
     colors = plt.get_cmap("tab10")
     fig, axes = plt.subplots(
-        len(runtimes), 1, figsize=(max(6.0, 0.55 * len(cases) + 2), 3.2 * len(runtimes)), squeeze=False
+        len(runtimes), 1, figsize=(max(6.0, 0.5 * len(cases) + 2), 3.4 * len(runtimes) + 0.6), squeeze=False
     )
     for ax, runtime in zip(axes[:, 0], runtimes, strict=True):
         rows = {r["case"]: r for r in result.rows if r["runtime"] == runtime}
@@ -136,17 +138,22 @@ def bar_chart(result: StudyResult, path: str | Path) -> Path:
             if r is None or r.get("status") != "ok":
                 ax.text(i, 0, "failed", rotation=90, ha="center", va="bottom", fontsize=7, color="red")
                 continue
-            ax.bar(i, r["min_ms"], color=colors(groups.index(r["group"]) % 10), zorder=3)
-            ax.text(i, r["min_ms"], f"{r['macs'] / 1e6:.0f}M", ha="center", va="bottom", fontsize=6)
+            height = r["vs_baseline"] if relative else r["min_ms"]
+            ax.bar(i, height, color=colors(groups.index(r["group"]) % 10), zorder=3)
+            ax.text(i, height, f"{r['macs'] / 1e6:.0f}M", ha="center", va="bottom", fontsize=6)
+        if relative:
+            ax.axhline(1.0, color="black", linewidth=0.6, zorder=4)
         ax.set_xticks(range(len(cases)))
         ax.set_xticklabels(cases, rotation=35, ha="right", fontsize=7)
-        ax.set_ylabel("min latency (ms)")
-        ax.set_title(f"{result.study}: {runtime} (label = MACs)", fontsize=9)
+        ax.set_ylabel("min latency, × first of group" if relative else "min latency (ms)")
+        ax.set_title(f"study {result.study}, {runtime} (bar label = MACs)", fontsize=9)
         ax.grid(axis="y", alpha=0.3, zorder=0)
-    if len(groups) > 1:
+    if relative:
         handles = [plt.Rectangle((0, 0), 1, 1, color=colors(i % 10)) for i in range(len(groups))]
-        fig.legend(handles, groups, loc="upper right", fontsize=7)
-    fig.tight_layout()
+        fig.legend(handles, groups, loc="lower center", ncol=min(len(groups), 3), fontsize=7)
+        fig.tight_layout(rect=(0, 0.06, 1, 1))
+    else:
+        fig.tight_layout()
     return _save_figure(fig, Path(path))
 
 

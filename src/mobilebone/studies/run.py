@@ -60,6 +60,20 @@ class StudyResult:
     environment: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> StudyResult:
+        """Rebuild a result from ``to_document``'s dict (e.g. to redraw a chart from ``results.json``)."""
+        settings = dict(document["settings"])
+        settings["runtimes"] = tuple(settings["runtimes"])
+        return cls(
+            study=document["study"],
+            title=document["title"],
+            settings=StudySettings(**settings),
+            rows=list(document["rows"]),
+            environment=dict(document["environment"]),
+            notes=list(document.get("notes", [])),
+        )
+
     def to_document(self) -> dict[str, Any]:
         """Everything as one JSON-able dict (what ``results.json`` holds)."""
         return {

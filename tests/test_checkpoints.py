@@ -1,0 +1,517 @@
+"""Checkpoints: timm / Apple / native formats load strictly and give timm's logits; bad files fail clearly."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import pickle
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+from torch import Tensor, nn
+
+import mobilebone
+from mobilebone.checkpoints import CheckpointError, read_metadata, save_native
+from mobilebone.checkpoints.tags import TAGS
+from mobilebone.cli.main import main
+from mobilebone.testing import max_relative_error, randomize_batchnorm
+
+timm = pytest.importorskip("timm")
+
+MODELS = mobilebone.list_models()
+MOBILEONE = [m for m in MODELS if m.startswith("mobileone")]
+MNV4 = [m for m in MODELS if m.startswith("mobilenetv4")]
+TOL = 1e-5
+SIZE = 64  # small inputs keep the suite fast; every model takes ≥ 32 px
+
+
+@functools.lru_cache(maxsize=2)
+def timm_reference(arch: str) -> tuple[nn.Module, nn.Module | None, Tensor]:
+    """timm model (random init, randomized BN), its reparameterized form (MobileOne only), one input."""
+    model = timm.create_model(arch, pretrained=False).eval()
+    randomize_batchnorm(model, seed=7)
+    fused = timm.utils.reparameterize_model(model) if arch.startswith("mobileone") else None
+    x = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(3))
+    return model, fused, x
+
+
+def logits(model: nn.Module, x: Tensor) -> Tensor:
+    with torch.no_grad():
+        return model.eval()(x)
+
+
+def save_safetensors(model: nn.Module, path: Path) -> Path:
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    return path
+
+
+def to_apple(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
+    """timm MobileOne keys → Apple ml-mobileone keys (the rename of REFERENCE §1.6, written backwards)."""
+    renames = [
+        (r"^stem\.", "stage0."),
+        (r"^head\.fc\.", "linear."),
+        (r"\.conv_kxk\.", ".rbr_conv."),
+        (r"\.conv_scale\.", ".rbr_scale."),
+        (r"\.identity\.", ".rbr_skip."),
+        (r"\.attn\.fc1\.", ".se.reduce."),
+        (r"\.attn\.fc2\.", ".se.expand."),
+    ]
+    out = {}
+    for key, value in state_dict.items():
+        new = re.sub(r"^stages\.(\d)\.", lambda m: f"stage{int(m.group(1)) + 1}.", key)
+        for pattern, replacement in renames:
+            new = re.sub(pattern, replacement, new)
+        out[new] = value
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- timm
+
+
+@pytest.mark.parametrize("arch", MODELS)
+def test_timm_checkpoint_loads_strictly_with_same_logits(arch: str, tmp_path: Path) -> None:
+    reference, _, x = timm_reference(arch)
+    path = save_safetensors(reference, tmp_path / "model.safetensors")
+    ours = mobilebone.load_checkpoint(mobilebone.create_model(arch), path)
+    assert max_relative_error(logits(ours, x), logits(reference, x)) <= TOL
+
+
+@pytest.mark.parametrize("arch", MODELS)
+def test_timm_train_time_checkpoint_into_fused_model(arch: str, tmp_path: Path) -> None:
+    # timm MNv4 has no reparameterization: its unfused weights are fused on the way into ours.
+    reference, _, x = timm_reference(arch)
+    path = save_safetensors(reference, tmp_path / "model.safetensors")
+    fused = mobilebone.load_checkpoint(mobilebone.create_model(arch, inference_mode=True), path)
+    assert max_relative_error(logits(fused, x), logits(reference, x)) <= TOL
+
+
+@pytest.mark.parametrize("arch", MOBILEONE)
+def test_timm_reparameterized_checkpoint_into_fused_model(arch: str, tmp_path: Path) -> None:
+    _, reference, x = timm_reference(arch)
+    assert reference is not None
+    path = save_safetensors(reference, tmp_path / "fused.safetensors")
+    ours = mobilebone.load_checkpoint(mobilebone.create_model(arch, inference_mode=True), path)
+    assert max_relative_error(logits(ours, x), logits(reference, x)) <= TOL
+    # ... and ours reparameterized after loading the train-time weights agrees too.
+    train = mobilebone.load_checkpoint(mobilebone.create_model(arch), timm_reference(arch)[0].state_dict())
+    ours_fused = mobilebone.reparameterize_model(train)
+    assert max_relative_error(logits(ours_fused, x), logits(reference, x)) <= TOL
+
+
+# --------------------------------------------------------------------------------------------- Apple
+
+
+@pytest.mark.parametrize("arch", MOBILEONE)
+def test_apple_checkpoints_unfused_and_fused(arch: str, tmp_path: Path) -> None:
+    reference, reference_fused, x = timm_reference(arch)
+    assert reference_fused is not None
+    unfused = tmp_path / f"{arch}_unfused.pth.tar"
+    fused = tmp_path / f"{arch}.pth.tar"
+    torch.save(to_apple(reference.state_dict()), unfused)
+    torch.save(to_apple(reference_fused.state_dict()), fused)
+    expected, expected_fused = logits(reference, x), logits(reference_fused, x)
+
+    train = mobilebone.load_checkpoint(mobilebone.create_model(arch), unfused)
+    assert max_relative_error(logits(train, x), expected) <= TOL
+    deploy = mobilebone.load_checkpoint(mobilebone.create_model(arch, inference_mode=True), unfused)
+    assert max_relative_error(logits(deploy, x), expected) <= TOL
+    deploy = mobilebone.load_checkpoint(mobilebone.create_model(arch, inference_mode=True), fused)
+    assert max_relative_error(logits(deploy, x), expected_fused) <= TOL
+    with pytest.raises(CheckpointError, match="inference_mode=True"):
+        mobilebone.load_checkpoint(mobilebone.create_model(arch), fused)
+
+
+# ---------------------------------------------------------------------------------- wrappers, suffixes
+
+
+def _s0_state() -> dict[str, Tensor]:
+    return timm_reference("mobileone_s0")[0].state_dict()
+
+
+@pytest.mark.parametrize(
+    ("wrap", "suffix"),
+    [
+        (lambda sd: sd, ".pth"),
+        (lambda sd: {"state_dict": sd, "epoch": 3, "optimizer": {"lr": 0.1}}, ".pth.tar"),
+        (lambda sd: {"model": sd}, ".pt"),
+        (lambda sd: {"ema": sd}, ".bin"),
+        (lambda sd: {"model_ema": {f"module.{k}": v for k, v in sd.items()}}, ".pth"),
+        (lambda sd: {"state_dict_ema": sd, "state_dict": {}}, ".pth.tar"),
+        (lambda sd: {f"_orig_mod.module.{k}": v for k, v in sd.items()}, ".bin"),
+    ],
+    ids=["bare", "state_dict", "model", "ema", "model_ema-ddp", "state_dict_ema", "compiled-ddp"],
+)
+def test_wrappers_are_unwrapped(wrap, suffix: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    state = _s0_state()
+    path = tmp_path / f"ckpt{suffix}"
+    torch.save(wrap(state), path)
+    model = mobilebone.load_checkpoint(mobilebone.create_model("mobileone_s0"), path)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, state[key], rtol=0, atol=0)
+
+
+def test_training_checkpoint_with_argparse_namespace_loads(tmp_path: Path) -> None:
+    # timm's train.py stores its argparse Namespace next to the weights; it is data, not code.
+    import argparse
+
+    path = tmp_path / "checkpoint-3.pth.tar"
+    torch.save({"state_dict": _s0_state(), "args": argparse.Namespace(lr=0.1), "arch": "mobileone_s0"}, path)
+    mobilebone.load_checkpoint(mobilebone.create_model("mobileone_s0"), path)
+
+
+def test_ema_is_preferred_over_raw_weights() -> None:
+    state = _s0_state()
+    shifted = {k: v + 1 if v.is_floating_point() else v for k, v in state.items()}
+    model = mobilebone.load_checkpoint(
+        mobilebone.create_model("mobileone_s0"), {"state_dict": state, "state_dict_ema": shifted}
+    )
+    torch.testing.assert_close(model.state_dict()["head.fc.bias"], shifted["head.fc.bias"])
+
+
+@pytest.mark.parametrize("arch", ["mobileone_s0", "mobilenetv4_conv_small"])
+@pytest.mark.parametrize("inference_mode", [False, True])
+def test_features_only_ignores_the_head(arch: str, inference_mode: bool, tmp_path: Path) -> None:
+    reference, _, x = timm_reference(arch)
+    path = save_safetensors(reference, tmp_path / "model.safetensors")
+    feats = mobilebone.create_model(arch, features_only=True, inference_mode=inference_mode)
+    mobilebone.load_checkpoint(feats, path)
+    with torch.no_grad():
+        expected = reference.forward_intermediates(x, intermediates_only=True)
+        got = feats.eval()(x)
+    assert len(got) == len(expected)
+    for ours, theirs in zip(got, expected, strict=True):
+        assert max_relative_error(ours, theirs) <= TOL
+
+
+# ------------------------------------------------------------------------------------ mismatch reports
+
+
+def _one_line_error(model: nn.Module, source: object) -> str:
+    with pytest.raises(CheckpointError) as info:
+        mobilebone.load_checkpoint(model, source)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_missing_unexpected_and_shape_mismatch_are_listed_with_counts() -> None:
+    state = dict(_s0_state())
+    for key in ("stem.conv_scale.conv.weight", "stages.0.0.conv_kxk.0.conv.weight"):
+        del state[key]
+    state["extra.weight"] = torch.zeros(1)
+    state["head.fc.bias"] = torch.zeros(7)
+    message = _one_line_error(mobilebone.create_model("mobileone_s0"), state)
+    assert "2 missing keys (stem.conv_scale.conv.weight, stages.0.0.conv_kxk.0.conv.weight)" in message
+    assert "1 unexpected key (extra.weight)" in message
+    assert "1 shape mismatch (head.fc.bias: checkpoint (7) vs model (1000))" in message
+
+
+def test_another_variants_checkpoint_is_refused() -> None:
+    message = _one_line_error(
+        mobilebone.create_model("mobileone_s0"), timm_reference("mobileone_s1")[0].state_dict()
+    )
+    assert re.search(r"\d+ shape mismatches", message) and "another model" in message
+
+
+def test_another_familys_checkpoint_is_refused() -> None:
+    message = _one_line_error(
+        mobilebone.create_model("mobileone_s0"), timm_reference("mobilenetv4_conv_small")[0].state_dict()
+    )
+    assert "timm MobileNetV4" in message and "mobileone_s0" in message
+
+
+def test_class_count_mismatch_suggests_num_classes() -> None:
+    model = mobilebone.create_model("mobileone_s0", num_classes=10)
+    message = _one_line_error(model, _s0_state())
+    assert "num_classes=1000" in message
+
+
+def test_unknown_keys_are_reported() -> None:
+    message = _one_line_error(mobilebone.create_model("mobileone_s0"), {"foo.weight": torch.zeros(2)})
+    assert "match no supported layout" in message
+
+
+def test_non_strict_load_warns_and_loads_what_fits() -> None:
+    state = dict(_s0_state())
+    del state["head.fc.weight"]
+    model = mobilebone.create_model("mobileone_s0")
+    with pytest.warns(UserWarning, match="1 missing key"):
+        mobilebone.load_checkpoint(model, state, strict=False)
+    torch.testing.assert_close(model.state_dict()["head.fc.bias"], state["head.fc.bias"])
+
+
+# ------------------------------------------------------------------------------------------------ safety
+
+
+class _Payload:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("writer", ["torch.save", "pickle.dump"])
+def test_pickle_with_code_payload_is_refused_and_never_run(writer: str, tmp_path: Path) -> None:
+    marker = tmp_path / "PWNED"
+    path = tmp_path / "evil.pth"
+    payload = {"stem.conv.weight": torch.zeros(1), "x": _Payload(marker)}
+    if writer == "torch.save":
+        torch.save(payload, path)
+    else:
+        with path.open("wb") as handle:
+            pickle.dump(payload, handle)
+    message = _one_line_error(mobilebone.create_model("mobileone_s0"), path)
+    assert "pickled code" in message and "system" in message
+    assert not marker.exists()
+
+
+def _bad_files(tmp_path: Path) -> dict[str, Path]:
+    good = tmp_path / "good.pth"
+    torch.save(_s0_state(), good)
+    data = good.read_bytes()
+    files = {
+        "empty": (tmp_path / "empty.pth", b""),
+        "truncated": (tmp_path / "truncated.pth", data[: len(data) // 2]),
+        "garbage": (tmp_path / "garbage.pth.tar", os.urandom(4096)),
+        "truncated-safetensors": (tmp_path / "t.safetensors", b""),
+        "text": (tmp_path / "notes.bin", b"hello, I am not a checkpoint\n"),
+    }
+    sf = tmp_path / "full.safetensors"
+    save_safetensors(timm_reference("mobileone_s0")[0], sf)
+    files["truncated-safetensors"] = (tmp_path / "t.safetensors", sf.read_bytes()[:5000])
+    for path, content in files.values():
+        path.write_bytes(content)
+    return {name: path for name, (path, _) in files.items()}
+
+
+def test_corrupted_truncated_and_empty_files_give_clear_errors(tmp_path: Path) -> None:
+    for name, path in _bad_files(tmp_path).items():
+        message = _one_line_error(mobilebone.create_model("mobileone_s0"), path)
+        assert str(path) in message, name
+        assert re.search(r"empty|corrupted|truncated|not a valid", message), (name, message)
+    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+        mobilebone.load_checkpoint(mobilebone.create_model("mobileone_s0"), tmp_path / "missing.pth")
+
+
+# ------------------------------------------------------------------------------------------------ native
+
+
+@pytest.mark.parametrize("arch", ["mobileone_s4", "mobilenetv4_hybrid_medium"])
+def test_native_roundtrip_train_and_fused(arch: str, tmp_path: Path) -> None:
+    reference, _, x = timm_reference(arch)
+    model = mobilebone.load_checkpoint(mobilebone.create_model(arch), reference.state_dict())
+    for form, source in (("train", model), ("fused", mobilebone.reparameterize_model(model))):
+        path = save_native(source, tmp_path / f"{form}.safetensors", model_name=arch, metadata={"note": "hi"})
+        meta = read_metadata(path)
+        assert meta["format"] == "mobilebone" and meta["format_version"] == "1"
+        assert meta["model_name"] == arch and meta["note"] == "hi"
+        assert meta["mobilebone_version"] == mobilebone.__version__
+        assert meta["fused"] == ("true" if form == "fused" else "false")
+        config = json.loads(meta["config"])
+        assert config["architecture"] == arch and config["num_classes"] == 1000
+        loaded = mobilebone.load_checkpoint(
+            mobilebone.create_model(arch, inference_mode=form == "fused"), path
+        )
+        assert max_relative_error(logits(loaded, x), logits(reference, x)) <= TOL
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_native_save_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import safetensors.torch
+
+    model = mobilebone.create_model("mobileone_s0")
+    target = tmp_path / "model.safetensors"
+    target.write_bytes(b"previous")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        Path(str(args[1])).write_bytes(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", broken)
+    with pytest.raises(OSError, match="disk full"):
+        save_native(model, target, model_name="mobileone_s0")
+    assert target.read_bytes() == b"previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
+    with pytest.raises(ValueError, match="safetensors"):
+        save_native(model, tmp_path / "model.pth", model_name="mobileone_s0")
+
+
+def test_features_only_model_saves_and_loads(tmp_path: Path) -> None:
+    feats = mobilebone.create_model("mobilenetv4_conv_small", features_only=True)
+    randomize_batchnorm(feats, seed=1)
+    path = save_native(feats, tmp_path / "f.safetensors", model_name="mobilenetv4_conv_small")
+    again = mobilebone.load_checkpoint(
+        mobilebone.create_model("mobilenetv4_conv_small", features_only=True), path
+    )
+    x = torch.randn(1, 3, SIZE, SIZE)
+    with torch.no_grad():
+        for a, b in zip(again.eval()(x), feats.eval()(x), strict=True):
+            torch.testing.assert_close(a, b)
+
+
+# ---------------------------------------------------------------------------------------------------- CLI
+
+
+def test_convert_cli_timm_to_native_fused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    reference, _, x = timm_reference("mobileone_s0")
+    src = save_safetensors(reference, tmp_path / "timm.safetensors")
+    dst = tmp_path / "out" / "s0.safetensors"
+    assert main(["convert", str(src), str(dst), "--model", "mobileone_s0", "--reparameterize"]) == 0
+    assert read_metadata(dst)["fused"] == "true"
+    model = mobilebone.load_checkpoint(mobilebone.create_model("mobileone_s0", inference_mode=True), dst)
+    assert max_relative_error(logits(model, x), logits(reference, x)) <= TOL
+    # A native file names its model: --model is optional.
+    again = tmp_path / "again.safetensors"
+    assert main(["convert", str(dst), str(again)]) == 0
+    assert read_metadata(again)["model_name"] == "mobileone_s0"
+
+
+def test_convert_cli_apple_and_tag_records_preprocessing(tmp_path: Path) -> None:
+    reference, _, _ = timm_reference("mobileone_s1")
+    src = tmp_path / "mobileone_s1_unfused.pth.tar"
+    torch.save(to_apple(reference.state_dict()), src)
+    dst = tmp_path / "s1.safetensors"
+    assert main(["convert", str(src), str(dst), "--model", "mobileone_s1.apple_in1k"]) == 0
+    cfg = json.loads(read_metadata(dst)["config"])["pretrained_cfg"]
+    assert cfg["crop_pct"] == 0.9 and cfg["tag"] == "apple_in1k"
+
+
+def test_convert_cli_failures_are_one_line_and_write_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = _bad_files(tmp_path)
+    marker = tmp_path / "PWNED"
+    torch.save({"x": _Payload(marker)}, tmp_path / "evil.pth")
+    bad["payload"] = tmp_path / "evil.pth"
+    other = save_safetensors(timm_reference("mobileone_s1")[0], tmp_path / "s1.safetensors")
+    bad["other model"] = other
+    capsys.readouterr()
+    for name, src in bad.items():
+        dst = tmp_path / "out" / f"{name}.safetensors"
+        assert main(["convert", str(src), str(dst), "--model", "mobileone_s0"]) == 2, name
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("mobilebone convert: error:") and "\n" not in err, (name, err)
+        assert not dst.exists()
+    assert not marker.exists()
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert main(["convert", str(other), str(tmp_path / "x.safetensors")]) == 2  # no --model, no metadata
+    assert "--model" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------- tags and the Hub
+
+
+def test_pretrained_tags_match_timm() -> None:
+    names = mobilebone.list_models(pretrained=True)
+    assert len(names) == len(TAGS) == 23
+    assert {n.split(".")[0] for n in names} == set(MODELS)
+    assert mobilebone.list_models("mobileone_s0", pretrained=True) == ["mobileone_s0.apple_in1k"]
+    assert "mobilenetv4_conv_small.e2400_r224_in1k" in mobilebone.list_models("mobilenetv4*", pretrained=True)
+    for name in names:
+        theirs = timm.models.get_pretrained_cfg(name).to_dict()
+        ours = TAGS[name].cfg()
+        for key in ("input_size", "crop_pct", "interpolation", "mean", "std", "num_classes", "hf_hub_id"):
+            assert (
+                tuple(ours[key]) == tuple(theirs[key])
+                if isinstance(ours[key], tuple)
+                else ours[key] == theirs[key]
+            ), (name, key)
+        assert ours.get("test_input_size") == theirs.get("test_input_size"), name
+        assert ours.get("test_crop_pct") == (
+            theirs.get("test_crop_pct") if theirs.get("test_input_size") else None
+        )
+    for arch in MODELS:  # the default tag is timm's default
+        default = timm.models.get_pretrained_cfg(arch).to_dict()["tag"]
+        assert mobilebone.checkpoints.tags.default_tag(arch).tag == default
+
+
+def test_pretrained_downloads_through_huggingface_hub(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub
+
+    reference, _, x = timm_reference("mobilenetv4_conv_small")
+    file = save_safetensors(reference, tmp_path / "model.safetensors")
+    calls: list[tuple[str, str]] = []
+
+    def fake_download(repo_id: str, filename: str, **kwargs: object) -> str:
+        calls.append((repo_id, filename))
+        return str(file)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    model = mobilebone.create_model("mobilenetv4_conv_small.e3600_r256_in1k", pretrained=True)
+    assert calls == [("timm/mobilenetv4_conv_small.e3600_r256_in1k", "model.safetensors")]
+    assert model.pretrained_cfg["input_size"] == (3, 256, 256) and model.pretrained_cfg["mean"] == (
+        0.5,
+        0.5,
+        0.5,
+    )
+    assert max_relative_error(logits(model, x), logits(reference, x)) <= TOL
+    fused = mobilebone.create_model("mobilenetv4_conv_small", pretrained=True, inference_mode=True)
+    assert calls[-1][0] == "timm/mobilenetv4_conv_small.e2400_r224_in1k"
+    assert max_relative_error(logits(fused, x), logits(reference, x)) <= TOL
+    model = mobilebone.load_checkpoint(mobilebone.create_model("mobilenetv4_conv_small"), "e1200_r224_in1k")
+    assert model.pretrained_cfg["tag"] == "e1200_r224_in1k"
+
+
+def test_pretrained_local_path_and_new_classifier(tmp_path: Path) -> None:
+    reference, _, x = timm_reference("mobileone_s0")
+    path = save_safetensors(reference, tmp_path / "w.safetensors")
+    model = mobilebone.create_model("mobileone_s0", pretrained=str(path))
+    assert max_relative_error(logits(model, x), logits(reference, x)) <= TOL
+    with pytest.warns(UserWarning, match="num_classes=1000"):
+        head10 = mobilebone.create_model("mobileone_s0", pretrained=str(path), num_classes=10)
+    assert head10(x).shape == (2, 10)
+    torch.testing.assert_close(
+        head10.state_dict()["stem.conv_scale.conv.weight"],
+        reference.state_dict()["stem.conv_scale.conv.weight"],
+    )
+    with pytest.raises(FileNotFoundError, match="neither an existing file nor a weight tag"):
+        mobilebone.create_model("mobileone_s0", pretrained=str(tmp_path / "nope.pth"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mobilebone.create_model("mobileone_s0", pretrained=str(path), features_only=True)
+
+
+_OFFLINE_SCRIPT = """
+import sys, mobilebone
+from mobilebone.checkpoints import CheckpointError
+model = mobilebone.create_model("mobileone_s0", pretrained=True)   # found in the cache
+print("CACHED", float(model.state_dict()["head.fc.bias"].sum()))
+try:
+    mobilebone.create_model("mobileone_s1", pretrained=True)       # not cached, offline
+except CheckpointError as err:
+    print("ERROR", err)
+"""
+
+
+def test_offline_uses_the_cache_and_otherwise_says_what_to_do(tmp_path: Path) -> None:
+    # Lay the file out as huggingface_hub's cache does: refs/main → snapshots/<commit>/model.safetensors.
+    repo = tmp_path / "hub" / "models--timm--mobileone_s0.apple_in1k"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    reference = timm_reference("mobileone_s0")[0]
+    save_safetensors(reference, repo / "snapshots" / commit / "model.safetensors")
+    env = {**os.environ, "HF_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    env.pop("HF_HUB_CACHE", None)
+    result = subprocess.run(
+        [sys.executable, "-c", _OFFLINE_SCRIPT], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    cached = next(line for line in result.stdout.splitlines() if line.startswith("CACHED"))
+    assert float(cached.split()[1]) == pytest.approx(
+        float(reference.state_dict()["head.fc.bias"].sum()), rel=1e-6
+    )
+    error = next(line for line in result.stdout.splitlines() if line.startswith("ERROR"))
+    assert "timm/mobileone_s1.apple_in1k" in error and "model.safetensors" in error
+    assert "create_model('mobileone_s1', pretrained='/path/to/model.safetensors')" in error
