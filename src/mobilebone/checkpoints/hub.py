@@ -25,11 +25,12 @@ def download(tag: PretrainedTag) -> Path:
     except KeyboardInterrupt:
         raise
     except Exception as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        text = str(err).splitlines()[0] if str(err) else ""
+        reason = text.split(". ")[0][:160] or type(err).__name__
         url = f"https://huggingface.co/{tag.hf_hub_id}/resolve/main/{HUB_FILENAME}"
         raise CheckpointError(
             f"cannot get the weights {tag.name}: {HUB_FILENAME} of {tag.hf_hub_id} could not be downloaded "
-            f"and is not in the Hugging Face cache ({type(err).__name__}: {reason[:200]}); download {url} "
+            f"and is not in the Hugging Face cache ({type(err).__name__}: {reason}); download {url} "
             f"and pass the file: create_model({tag.arch!r}, pretrained='/path/to/{HUB_FILENAME}')"
         ) from None
 

@@ -147,7 +147,14 @@ class MobileMQABlock(nn.Module):
         self.norm: nn.Module = nn.Identity() if fused else nn.BatchNorm2d(dim, eps=bn_eps)
         self.kv_norm: nn.Module = ScaleShift2d(dim) if fused and kv_stride > 1 else nn.Identity()
         self.attn = MultiQueryAttention2d(
-            dim, num_heads, key_dim, value_dim, kv_stride=kv_stride, fused=fused, attn_impl=attn_impl
+            dim,
+            num_heads,
+            key_dim,
+            value_dim,
+            kv_stride=kv_stride,
+            fused=fused,
+            attn_impl=attn_impl,
+            bn_eps=bn_eps,
         )
         use_ls = layer_scale is not None and not fused
         self.layer_scale: nn.Module = LayerScale2d(dim, layer_scale or 0.0) if use_ls else nn.Identity()
