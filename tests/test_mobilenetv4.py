@@ -7,13 +7,12 @@ so the hybrids' UIB and attention branches actually contribute.
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import torch
 from torch import Tensor, nn
 
 from mobilebone import create_model, reparameterize_model
+from mobilebone.checkpoints.formats.timm import mobilenetv4_to_mobilebone
 from mobilebone.layers import LayerScale2d, MultiQueryAttention2d, ScaleShift2d, set_attention_impl
 from mobilebone.models.mobilenetv4.blocks import MobileMQABlock, UniversalInvertedBottleneck
 from mobilebone.models.mobilenetv4.specs import SPECS, MQASpec, UIBSpec
@@ -239,24 +238,6 @@ def test_attention_backward_on_odd_grid() -> None:
 # --- parity with timm (the checkpoints' reference implementation) -------------------------------------
 
 
-def timm_to_mobilebone(state: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Rename a timm MNv4 train-time state dict to our keys (the table in ``models/mobilenetv4/__init__``)."""
-    fused_ib = {k.rsplit(".conv_exp.", 1)[0] for k in state if ".conv_exp." in k}
-    out = {}
-    for key, value in state.items():
-        new = re.sub(r"^conv_stem\.weight$", "stem.conv.weight", key)
-        new = re.sub(r"^bn1\.", "stem.bn.", new)
-        new = re.sub(r"^conv_head\.weight$", "conv_head.conv.weight", new)
-        new = re.sub(r"^norm_head\.", "conv_head.bn.", new)
-        new = re.sub(r"^(blocks\.\d+\.\d+)\.(conv_exp|conv_pwl)\.weight$", r"\1.\2.conv.weight", new)
-        if match := re.match(r"^(blocks\.\d+\.\d+)\.(bn1|bn2)\.(.+)$", new):
-            block, bn, rest = match.groups()
-            unit = ("conv_exp" if bn == "bn1" else "conv_pwl") + ".bn" if block in fused_ib else "bn"
-            new = f"{block}.{unit}.{rest}"
-        out[new] = value
-    return out
-
-
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_matches_timm(variant: str) -> None:
     timm = pytest.importorskip("timm")
@@ -264,7 +245,7 @@ def test_matches_timm(variant: str) -> None:
     reference = timm.create_model(name, pretrained=False)
     reference = randomize_layer_scale(randomize_batchnorm(reference, seed=5), seed=6).eval().double()
     ours = create_model(name).double().eval()
-    state = timm_to_mobilebone(reference.state_dict())
+    state = mobilenetv4_to_mobilebone(reference.state_dict())  # the library's timm key map
     assert len(state) == len(ours.state_dict())
     ours.load_state_dict(state, strict=True)
     expected_levels = [(level["num_chs"], level["reduction"]) for level in reference.feature_info]
