@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import tempfile
 import time
 import warnings
@@ -60,7 +61,7 @@ def ort_call(model: nn.Module, path: Path, x: torch.Tensor, threads: int) -> Cal
 
 
 def eager_call(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
-    """One PyTorch eager inference on ``x``."""
+    """One PyTorch eager inference on ``x`` (PyTorch's thread setting applies)."""
 
     def run() -> object:
         with torch.inference_mode():
@@ -132,13 +133,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--runs-per-round", type=int, default=15)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads")
+    parser.add_argument(
+        "--eager-threads",
+        type=int,
+        default=2,
+        help="PyTorch threads for the eager contestants (1 is far less sensitive to a busy machine)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write every per-round sample here")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.eager_threads)  # ORT sessions get --threads themselves
     results: dict[str, Any] = {
         "environment": capture_environment(args.threads),
+        "eager_threads": args.eager_threads,
         "rounds": args.rounds,
         "runs_per_round": args.runs_per_round,
         "architectures": {},
@@ -146,7 +154,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for label, (ours_name, timm_name) in PAIRS.items():
             calls = contestants(ours_name, timm_name, Path(tmp), args.threads)
+            started = time.perf_counter()
             per_round = interleave(calls, args.rounds, args.runs_per_round)
+            print(f"{label}: {args.rounds} rounds in {time.perf_counter() - started:.0f} s", file=sys.stderr)
             results["architectures"][label] = {
                 "per_round_min_ms": per_round,
                 "median_of_round_minima_ms": {k: float(np.median(v)) for k, v in per_round.items()},
@@ -157,7 +167,7 @@ def main() -> None:
             }
     env = results["environment"]
     print(
-        f"CPU {env['cpu']}, {env['threads']} threads, torch {env['torch_version']}, timm "
+        f"CPU {env['cpu']}, ONNX Runtime {env['threads']} threads, eager {args.eager_threads}, torch {env['torch_version']}, timm "
         f"{env.get('timm_version')}, onnxruntime {env.get('onnxruntime_version')}; {args.rounds} rounds × "
         f"{args.runs_per_round} runs per contestant, shuffled order\n"
     )

@@ -24,7 +24,7 @@ from mobilebone.analysis.latency import percentile, time_calls
 from mobilebone.analysis.report import read_json
 from mobilebone.analysis.runtimes import RuntimeMismatch, check_runtime
 from mobilebone.analysis.sweep import Sweep, SweepSettings
-from mobilebone.analysis.zoo import ZooEntry, resolve_models, zoo
+from mobilebone.analysis.zoo import ZooEntry, default_models, resolve_models, zoo
 from mobilebone.cli.main import main
 
 HAS_ORT = "onnxruntime" in available_runtimes()
@@ -206,6 +206,8 @@ def test_zoo_has_ours_and_baselines() -> None:
     names = zoo()
     assert "mobileone_s0" in names and "torchvision/mobilenet_v2" in names
     assert len(names) >= 20 or "timm/deit_tiny_patch16_224" not in names
+    defaults = [e.name for e in default_models()]
+    assert set(defaults) <= set(names) and {"mobileone_s0", "torchvision/resnet18"} <= set(defaults)
     assert [e.name for e in resolve_models(["mobileone_s[01]"])] == ["mobileone_s0", "mobileone_s1"]
     with pytest.raises(ValueError, match="unknown model 'resnet9000'"):
         resolve_models(["resnet9000"])

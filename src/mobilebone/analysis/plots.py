@@ -34,6 +34,7 @@ def scatter_latency(
     matplotlib.use("Agg")  # no display needed; must precede pyplot's import
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     panels = max(1, len(groups))
     columns = min(panels, 2)
@@ -60,6 +61,9 @@ def scatter_latency(
         if xs and min(xs) > 0 and min(ys) > 0:
             ax.set_xscale("log")
             ax.set_yscale("log")
+            for axis in (ax.xaxis, ax.yaxis):  # plain numbers instead of 2×10^0-style labels
+                axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+                axis.set_minor_formatter(NullFormatter())
         ax.grid(True, which="both", alpha=0.3)
     for ax in list(axes.flat)[panels:]:
         ax.axis("off")

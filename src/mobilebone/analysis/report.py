@@ -152,7 +152,9 @@ def _ci(c: Correlation | None) -> str:
 def environment_table(env: dict[str, Any]) -> str:
     """Markdown two-column table of an environment dict."""
     lines = ["| | |", "|---|---|"]
-    lines += [f"| {key} | {value} |" for key, value in env.items() if key not in {"runtime", "form"}]
+    lines += [
+        f"| {key} | {value} |" for key, value in env.items() if key not in {"runtime", "form", "threads"}
+    ]
     return "\n".join(lines)
 
 

@@ -40,6 +40,21 @@ TIMM_MODELS: dict[str, str] = {
     "edgenext_x_small": "hybrid",
 }
 
+# `mobilebone bench` without --models: all of ours plus a spread of convnet and transformer baselines,
+# small enough that the sweep stays within a few minutes on 2 cores (`--models '*'` for the whole zoo).
+DEFAULT_BASELINES = (
+    "torchvision/mobilenet_v2",
+    "torchvision/mobilenet_v3_large",
+    "torchvision/efficientnet_b0",
+    "torchvision/shufflenet_v2_x1_0",
+    "torchvision/resnet18",
+    "timm/deit_tiny_patch16_224",
+    "timm/levit_conv_128s",
+    "timm/mobilevit_xs",
+    "timm/efficientformer_l1",
+    "timm/fastvit_t8",
+)
+
 # Which of our families contain attention (MobileNetV4 hybrids); everything else is a convnet.
 _HYBRID_MARKER = "hybrid"
 
@@ -124,6 +139,12 @@ def zoo() -> dict[str, ZooEntry]:
     if timm_available():
         entries += [timm_entry(n) for n in TIMM_MODELS]
     return {e.name: e for e in entries}
+
+
+def default_models() -> list[ZooEntry]:
+    """The default sweep: every mobilebone model and ``DEFAULT_BASELINES`` (those installed)."""
+    known = zoo()
+    return [e for e in known.values() if e.source == "mobilebone" or e.name in DEFAULT_BASELINES]
 
 
 def resolve_models(patterns: list[str]) -> list[ZooEntry]:

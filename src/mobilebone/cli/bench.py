@@ -8,7 +8,7 @@ from typing import Any
 DEFAULT_OUT = "mobilebone-report"
 # Per model and runtime, the timed phase stops after this many seconds (runs done are recorded), so the
 # default sweep of the whole zoo stays within a few minutes on 2 cores while 1000 runs stay the default.
-DEFAULT_MAX_SECONDS = 2.0
+DEFAULT_MAX_SECONDS = 1.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -80,13 +80,15 @@ def run(args: argparse.Namespace) -> int:
     """Resolve models and runtimes, run the sweep with a progress bar, print the table, write the report."""
     from mobilebone.analysis.environment import usable_cores
     from mobilebone.analysis.runtimes import RUNTIME_HELP, available_runtimes
-    from mobilebone.analysis.zoo import resolve_models, zoo
+    from mobilebone.analysis.zoo import default_models, resolve_models, zoo
     from mobilebone.cli.common import console as make_console
 
     console = make_console()
     if args.list:
+        defaults = {e.name for e in default_models()}
         for name, entry in zoo().items():
-            print(f"{name:40s} {entry.source:12s} {entry.kind}")
+            default = "default" if name in defaults else ""
+            print(f"{name:40s} {entry.source:12s} {entry.kind:12s} {default}")
         print(
             "\nruntimes available here: "
             + ", ".join(f"{n} ({RUNTIME_HELP[n]})" for n in available_runtimes())
@@ -102,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     threads = args.threads if args.threads is not None else usable_cores()
     _positive("--threads", threads)
     runtimes = _runtimes(args.runtimes)
-    entries = resolve_models(args.models or ["*"])
+    entries = resolve_models(args.models) if args.models else default_models()
 
     from mobilebone.analysis.sweep import Sweep, SweepSettings
 
