@@ -22,6 +22,21 @@ def test_info_prints_both_forms(capsys: pytest.CaptureFixture[str]) -> None:
     assert "stages.2" in out
 
 
+def test_info_input_size(capsys: pytest.CaptureFixture[str]) -> None:
+    from mobilebone import create_model
+    from mobilebone.analysis import count_macs
+
+    assert main(["info", "mobileone_s0", "--input-size", "160"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "mobileone_s0" in line)
+    cells = [cell.strip() for cell in row.strip("│| ").split("│")]
+    assert cells[:2] == ["mobileone_s0", "160x160"]
+    train_macs = count_macs(create_model("mobileone_s0"), 160).total
+    deploy_macs = count_macs(create_model("mobileone_s0", inference_mode=True), 160).total
+    assert cells[-2:] == [f"{train_macs / 1e6:,.1f}", f"{deploy_macs / 1e6:,.1f}"]
+    default = count_macs(create_model("mobileone_s0", inference_mode=True), 224).total
+    assert f"{default / 1e6:,.1f}" != cells[-1]  # the option changed the count, not just the label
+
+
 def test_unknown_model_is_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info", "mobileone_s9"]) == 2
     err = capsys.readouterr().err

@@ -90,6 +90,8 @@ def test_uib_forms_all_used() -> None:
         b.form for spec in SPECS.values() for stage in spec.stages for b in stage if isinstance(b, UIBSpec)
     }
     assert forms == {"ExtraDW", "ConvNext", "IB", "FFN"}
+    doc = UIBSpec.form.__doc__ or ""
+    assert doc[:1].isalpha(), f"UIBSpec.form docstring starts with {doc[:3]!r}"
 
 
 @pytest.mark.parametrize(("variant", "size"), list(zip(VARIANTS, [224, 256, 384, 256, 384], strict=True)))
@@ -171,6 +173,17 @@ def test_mqa_block_fused_equals_train_time(kv_stride: int) -> None:
     torch.testing.assert_close(built.eval()(x), expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("kv_stride", [1, 2])
+def test_mqa_fused_flag_only_after_pre_norm_is_absorbed(kv_stride: int) -> None:
+    block = randomize_batchnorm(MobileMQABlock(32, 4, 8, 8, kv_stride=kv_stride), seed=6).eval()
+    assert not block.attn.fused
+    block.attn.reparameterize()  # K/V BNs folded, but the block's pre-norm is still a BatchNorm
+    assert not block.attn.fused
+    block.reparameterize()
+    assert block.attn.fused
+    assert MobileMQABlock(32, 4, 8, 8, kv_stride=kv_stride, fused=True).attn.fused
+
+
 # --- whole models with non-trivial layer scale ---------------------------------------------------------
 
 
@@ -250,6 +263,7 @@ def test_matches_timm(variant: str) -> None:
     ours.load_state_dict(state, strict=True)
     expected_levels = [(level["num_chs"], level["reduction"]) for level in reference.feature_info]
     assert [(level.num_chs, level.reduction) for level in ours.feature_info] == expected_levels
+    assert (ours.num_features, ours.head_hidden_size) == (reference.num_features, reference.head_hidden_size)
     x = torch.randn(1, 3, 97, 75, dtype=torch.float64)
     with torch.no_grad():
         assert max_relative_error(ours(x), reference(x)) <= 1e-12

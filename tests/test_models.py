@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mobilebone import create_model, list_models
+from mobilebone import create_model, list_models, reparameterize_model
+from mobilebone.testing import max_relative_error, randomize_batchnorm
 
 ALL_MODELS = list_models()
 
@@ -20,6 +21,24 @@ def test_unknown_model_lists_close_matches() -> None:
         create_model("mobileone_s01")
 
 
+def test_unknown_weight_tag_lists_known_tags() -> None:
+    with pytest.raises(
+        ValueError, match=r"unknown weight tag 'bogus_tag' for mobileone_s0; known tags: apple_in1k"
+    ):
+        create_model("mobileone_s0.bogus_tag")
+    with pytest.raises(ValueError, match=r"known tags: e1200_r224_in1k, e2400_r224_in1k, e3600_r256_in1k"):
+        create_model("mobilenetv4_conv_small.apple_in1k")  # a tag of another architecture
+    # A known tag without pretrained=True builds the bare architecture (no download).
+    assert type(create_model("mobileone_s0.apple_in1k")) is type(create_model("mobileone_s0"))
+
+
+@pytest.mark.parametrize("name", list_models(pretrained=True))
+def test_every_listed_weight_tag_is_accepted(name: str) -> None:
+    from mobilebone.factory import _check_weight_tag
+
+    _check_weight_tag(name)  # the names `list_models(pretrained=True)` prints must all build
+
+
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_forward_backward(name: str) -> None:
     model = create_model(name, num_classes=7)
@@ -29,7 +48,16 @@ def test_forward_backward(name: str) -> None:
     out.sum().backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None]
     assert not missing, f"parameters without gradient: {missing[:5]}"
-    assert model.num_features == model.forward_head(model.forward_features(x), pre_logits=True).shape[1]
+    # timm's contract: num_features = channels of forward_features, head_hidden_size = pre-logits width.
+    features = model.forward_features(x)
+    assert features.shape[1] == model.num_features
+    assert model.forward_head(features, pre_logits=True).shape[1] == model.head_hidden_size
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_drop_path_rate_attribute(name: str) -> None:
+    assert create_model(name).drop_path_rate == 0.0
+    assert create_model(name, drop_path_rate=0.125, inference_mode=True).drop_path_rate == 0.125
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
@@ -63,7 +91,7 @@ def test_reset_classifier(name: str) -> None:
     x = torch.randn(1, 3, 64, 64)
     assert model(x).shape == (1, 10)
     model.reset_classifier(0)
-    assert model(x).shape == (1, model.num_features)
+    assert model(x).shape == (1, model.head_hidden_size)
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
@@ -77,12 +105,36 @@ def test_input_validation(name: str) -> None:
         model(torch.randn(3, 64, 64))
 
 
+def _odd_sizes(name: str) -> list[tuple[int, int]]:
+    # The minimum, and sides that are neither equal nor multiples of 32 (every stride-2 step rounds up).
+    sizes = [(32, 32), (33, 95)]
+    if name.startswith("mobilenetv4"):
+        # Hybrids: the stride-16 map is 16x12, its K/V are down-sampled to 8x6 (MQA kv_stride=2).
+        sizes.append((250, 190))
+    return sizes
+
+
+@pytest.mark.parametrize("form", ["train", "fused", "deploy"])
 @pytest.mark.parametrize("name", ALL_MODELS)
-@pytest.mark.parametrize("size", [(32, 32), (33, 47), (250, 190)])
-def test_odd_input_sizes(name: str, size: tuple[int, int]) -> None:
-    model = create_model(name, inference_mode=True).eval()
-    with torch.no_grad():
-        assert model(torch.randn(1, 3, *size)).shape == (1, 1000)
+def test_odd_input_sizes(name: str, form: str) -> None:
+    """Train-time, reparameterized and directly built deploy forms all take odd, non-square inputs."""
+    model = create_model(name, inference_mode=form == "deploy")
+    reference = None
+    if form == "fused":
+        reference = randomize_batchnorm(model, seed=2).eval()
+        model = reparameterize_model(reference)
+    model.eval()  # batch 1: BatchNorm needs eval mode where the map is 1x1 (32x32 input, pooled head)
+    for height, width in _odd_sizes(name):
+        x = torch.randn(1, 3, height, width)
+        with torch.no_grad():
+            features = model.forward_features(x)
+            logits = model.forward_head(features)
+        assert features.shape == (1, model.num_features, -(-height // 32), -(-width // 32)), (height, width)
+        assert logits.shape == (1, 1000)
+        if reference is not None:
+            with torch.no_grad():
+                error = max_relative_error(logits, reference(x))
+            assert error <= 1e-5, f"{name} at {height}x{width}: fused vs train-time error {error:.3g}"
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)

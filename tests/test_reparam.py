@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from mobilebone import create_model, list_models, reparameterize_model
-from mobilebone.layers import ConvNormAct
+from mobilebone.layers import ConvNormAct, conv_with_weights
 from mobilebone.models.mobileone_block import MobileOneBlock
 from mobilebone.reparam import fuse_conv_bn, identity_kernel, pad_kernel
 from mobilebone.testing import max_relative_error, randomize_batchnorm
@@ -90,6 +90,20 @@ def test_fusion_math_primitives() -> None:
     )
     with pytest.raises(ValueError, match="cannot centre"):
         pad_kernel(torch.zeros(1, 1, 3, 3), 4)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv_with_weights_keeps_geometry(bias: bool) -> None:
+    conv = nn.Conv2d(6, 4, (3, 5), stride=2, padding=(1, 2), groups=2, bias=bias).double()
+    weight = torch.randn_like(conv.weight)
+    new_bias = torch.randn(4, dtype=torch.float64) if bias else None
+    new = conv_with_weights(weight, new_bias, stride=conv.stride, padding=conv.padding, groups=conv.groups)
+    assert (new.in_channels, new.out_channels, new.kernel_size) == (6, 4, (3, 5))
+    assert (new.stride, new.padding, new.groups) == ((2, 2), (1, 2), 2)
+    assert new.weight.dtype == torch.float64 and (new.bias is not None) == bias
+    x = torch.randn(1, 6, 9, 8, dtype=torch.float64)
+    expected = nn.functional.conv2d(x, weight, new_bias, stride=2, padding=(1, 2), groups=2)
+    torch.testing.assert_close(new(x), expected)
 
 
 @pytest.mark.parametrize(

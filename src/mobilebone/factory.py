@@ -24,13 +24,15 @@ def create_model(
     drop_path_rate: float = 0.0,
     **kwargs: Any,
 ) -> nn.Module:
-    """Build a registered model by name (``arch`` or ``arch.tag``).
+    """Build a registered model by name (``arch``, or ``arch.tag`` with a known weight tag).
 
     ``inference_mode=True`` builds the reparameterized deploy graph, ``features_only=True`` returns the
     feature maps of ``out_indices`` instead of logits. ``pretrained`` is ``True`` (the default weights of
-    ``name``), a weight tag, or a local checkpoint path.
+    ``name``), a weight tag, or a local checkpoint path. An unknown model or tag raises a ``ValueError``
+    listing the close matches or the architecture's known tags.
     """
     entry = get_entry(name)
+    _check_weight_tag(name)
     if in_chans < 1:
         raise ValueError(f"in_chans must be >= 1, got {in_chans}")
     model = cast(
@@ -51,6 +53,21 @@ def create_model(
     if features_only:
         return FeatureExtractor(model, out_indices)
     return model
+
+
+def _check_weight_tag(name: str) -> None:
+    """Raise a ``ValueError`` listing the known tags when ``name`` is ``arch.tag`` with an unknown tag."""
+    arch, dot, tag = name.partition(".")
+    if not dot:
+        return
+    # Weight tags are checkpoint metadata (checkpoints/ sits above models/ and the registry), hence the
+    # import here rather than at module level; tags.py itself imports only the registry.
+    from mobilebone.checkpoints.tags import is_tag, list_pretrained
+
+    if not is_tag(name):
+        known = [t.partition(".")[2] for t in list_pretrained(arch)]
+        hint = f"known tags: {', '.join(known)}" if known else "it has no pretrained weights"
+        raise ValueError(f"unknown weight tag {tag!r} for {arch}; {hint} (or pass the bare name {arch!r})")
 
 
 def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mobilebone.layers.conv_norm_act import conv_with_weights
 from mobilebone.reparam.fuse import fold_affine_into_conv1x1, fuse_conv_bn, scale_conv_output
 
 ATTN_IMPLS = ("sdpa", "matmul")
@@ -58,27 +59,36 @@ class MultiQueryAttention2d(nn.Module):
         self.num_heads, self.key_dim, self.value_dim = num_heads, key_dim, value_dim
         self.kv_stride = kv_stride
         self.attn_impl = check_attn_impl(attn_impl)
-        self.fused = fused
         # Deploy form: the pre-norm is folded into the projections that read the block input directly
         # (query always; key/value only without down-sampling), which then need a bias.
         direct_kv_bias = fused and kv_stride == 1
         self.query = nn.Sequential(OrderedDict(proj=nn.Conv2d(dim, num_heads * key_dim, 1, bias=fused)))
-        self.key = self._kv_branch(dim, key_dim, dw_kernel_size, bn_eps, direct_kv_bias)
-        self.value = self._kv_branch(dim, value_dim, dw_kernel_size, bn_eps, direct_kv_bias)
+        self.key = self._kv_branch(dim, key_dim, dw_kernel_size, bn_eps, fused, direct_kv_bias)
+        self.value = self._kv_branch(dim, value_dim, dw_kernel_size, bn_eps, fused, direct_kv_bias)
         self.output = nn.Sequential(OrderedDict(proj=nn.Conv2d(num_heads * value_dim, dim, 1, bias=False)))
 
     def _kv_branch(
-        self, dim: int, out_dim: int, kernel: int, bn_eps: float, proj_bias: bool
+        self, dim: int, out_dim: int, kernel: int, bn_eps: float, fused: bool, proj_bias: bool
     ) -> nn.Sequential:
         layers: OrderedDict[str, nn.Module] = OrderedDict()
         if self.kv_stride > 1:
             # Spatial reduction of K/V (MNv4 §3.3): depthwise k×k stride 2 + BN, no activation.
             layers["down_conv"] = nn.Conv2d(
-                dim, dim, kernel, self.kv_stride, kernel // 2, groups=dim, bias=self.fused
+                dim, dim, kernel, self.kv_stride, kernel // 2, groups=dim, bias=fused
             )
-            layers["norm"] = nn.Identity() if self.fused else nn.BatchNorm2d(dim, eps=bn_eps)
+            layers["norm"] = nn.Identity() if fused else nn.BatchNorm2d(dim, eps=bn_eps)
         layers["proj"] = nn.Conv2d(dim, out_dim, 1, bias=proj_bias)
         return nn.Sequential(layers)
+
+    @property
+    def fused(self) -> bool:
+        """True in the deploy form (what ``fused=True`` builds): K/V BNs folded *and* the input affine absorbed.
+
+        Read from the modules, not stored: ``reparameterize`` alone leaves the pre-norm of the enclosing block
+        to be absorbed (``absorb_input_affine``), and until then the query projection has no bias.
+        """
+        has_bn = any(isinstance(m, nn.BatchNorm2d) for m in self.modules())
+        return not has_bn and _conv(self.query, "proj").bias is not None
 
     @torch.no_grad()
     def init_weights(self) -> None:
@@ -114,9 +124,8 @@ class MultiQueryAttention2d(nn.Module):
                 continue
             conv = _conv(branch, "down_conv")
             weight, bias = fuse_conv_bn(conv.weight, conv.bias, norm)
-            branch.down_conv = _conv_like(conv, weight, bias)
+            branch.down_conv = _refit(conv, weight, bias)
             branch.norm = nn.Identity()
-        self.fused = True
 
     @torch.no_grad()
     def absorb_input_affine(self, scale: Tensor, shift: Tensor) -> bool:
@@ -129,7 +138,7 @@ class MultiQueryAttention2d(nn.Module):
         for branch in branches:
             conv = _conv(branch, "proj")
             weight, bias = fold_affine_into_conv1x1(conv.weight, conv.bias, scale, shift)
-            branch.proj = _conv_like(conv, weight, bias)
+            branch.proj = _refit(conv, weight, bias)
         return self.kv_stride > 1
 
     @torch.no_grad()
@@ -137,7 +146,7 @@ class MultiQueryAttention2d(nn.Module):
         """Fold a per-channel multiplier of the attention output (layer scale γ) into the output projection."""
         conv = _conv(self.output, "proj")
         weight, bias = scale_conv_output(conv.weight, conv.bias, scale)
-        self.output.proj = _conv_like(conv, weight, bias)
+        self.output.proj = _refit(conv, weight, bias)
 
     def extra_repr(self) -> str:
         return (
@@ -147,29 +156,16 @@ class MultiQueryAttention2d(nn.Module):
 
 
 def _conv(parent: nn.Module, name: str) -> nn.Conv2d:
+    """The Conv2d child ``name`` of ``parent`` (a ``TypeError`` if it is anything else)."""
     conv = getattr(parent, name)
     if not isinstance(conv, nn.Conv2d):
         raise TypeError(f"expected {name!r} to be a Conv2d, got {type(conv).__name__}")
     return conv
 
 
-def _conv_like(conv: nn.Conv2d, weight: Tensor, bias: Tensor | None) -> nn.Conv2d:
-    """A copy of ``conv``'s geometry holding ``weight`` and ``bias`` (bias-free when ``bias`` is None)."""
-    new = nn.Conv2d(
-        conv.in_channels,
-        conv.out_channels,
-        conv.kernel_size,  # type: ignore[arg-type]
-        conv.stride,  # type: ignore[arg-type]
-        conv.padding,  # type: ignore[arg-type]
-        groups=conv.groups,
-        bias=bias is not None,
-        device=weight.device,
-        dtype=weight.dtype,
-    )
-    new.weight.copy_(weight)
-    if bias is not None:
-        new.bias.copy_(bias)  # type: ignore[union-attr]
-    return new
+def _refit(conv: nn.Conv2d, weight: Tensor, bias: Tensor | None) -> nn.Conv2d:
+    """``conv``'s stride, padding and groups with new ``weight`` and ``bias``."""
+    return conv_with_weights(weight, bias, stride=conv.stride, padding=conv.padding, groups=conv.groups)
 
 
 def set_attention_impl(model: nn.Module, impl: str) -> int:

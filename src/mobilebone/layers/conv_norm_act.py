@@ -12,6 +12,39 @@ from mobilebone.reparam.fuse import fuse_conv_bn
 ActFactory = Callable[[], nn.Module]
 
 
+@torch.no_grad()
+def conv_with_weights(
+    weight: Tensor,
+    bias: Tensor | None,
+    *,
+    stride: int | tuple[int, ...] = 1,
+    padding: int | str | tuple[int, ...] = 0,
+    groups: int = 1,
+) -> nn.Conv2d:
+    """A new ``nn.Conv2d`` holding ``weight`` and ``bias`` (none when ``bias`` is None).
+
+    Channels and kernel size are read from ``weight`` (C_out, C_in / groups, kH, kW); the new conv lives on
+    ``weight``'s device and dtype. Every fusion that replaces a conv (BN folding, branch merging, folding an
+    affine into a projection) builds its result with this one function.
+    """
+    out_chs, in_per_group, kernel_h, kernel_w = weight.shape
+    conv = nn.Conv2d(
+        in_per_group * groups,
+        out_chs,
+        (kernel_h, kernel_w),
+        stride,  # type: ignore[arg-type]  # Conv2d.stride is typed tuple[int, ...], the parameter _size_2_t
+        padding,  # type: ignore[arg-type]
+        groups=groups,
+        bias=bias is not None,
+        device=weight.device,
+        dtype=weight.dtype,
+    )
+    conv.weight.copy_(weight)
+    if bias is not None:
+        conv.bias.copy_(bias)  # type: ignore[union-attr]
+    return conv
+
+
 class ConvNormAct(nn.Module):
     """Conv2d (no bias) → BatchNorm2d → activation; ``fused=True`` builds the deploy form directly.
 
@@ -58,20 +91,9 @@ class ConvNormAct(nn.Module):
             return
         weight, bias = self.fused_kernel_bias()
         conv = self.conv
-        fused = nn.Conv2d(
-            conv.in_channels,
-            conv.out_channels,
-            conv.kernel_size,  # type: ignore[arg-type]
-            conv.stride,  # type: ignore[arg-type]
-            conv.padding,  # type: ignore[arg-type]
-            groups=conv.groups,
-            bias=True,
-            device=weight.device,
-            dtype=weight.dtype,
+        self.conv = conv_with_weights(
+            weight, bias, stride=conv.stride, padding=conv.padding, groups=conv.groups
         )
-        fused.weight.copy_(weight)
-        fused.bias.copy_(bias)  # type: ignore[union-attr]
-        self.conv = fused
         self.bn = nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:

@@ -45,12 +45,16 @@ def check_input(x: Tensor, in_chans: int, min_size: int = MIN_INPUT_SIZE) -> Non
 class Backbone(nn.Module):
     """Base class of every model: a stack of feature levels followed by a classification head.
 
-    Subclasses set ``in_chans``, ``num_features``, ``num_classes``, ``feature_info`` and implement
-    ``forward_levels`` (all level outputs), ``forward_head`` and ``reset_classifier``.
+    Subclasses set ``in_chans``, ``num_features`` (channels of ``forward_features``), ``head_hidden_size``
+    (width of ``forward_head(x, pre_logits=True)``, the classifier's input), ``num_classes``,
+    ``drop_path_rate`` (the stochastic-depth rate it was built with) and ``feature_info``, and implement
+    ``forward_levels`` (all level outputs), ``forward_features``, ``forward_head`` and ``reset_classifier``.
     """
 
     in_chans: int
     num_features: int
+    head_hidden_size: int
+    drop_path_rate: float
     num_classes: int
     feature_info: list[FeatureInfo]
     pretrained_cfg: dict

@@ -64,6 +64,7 @@ class MobileOne(Backbone):
         self.spec = spec
         self.in_chans = in_chans
         self.num_classes = num_classes
+        self.drop_path_rate = drop_path_rate
         stem_chs = spec.stem_width()
         # The stem always has a single conv branch, even for S0 (k = 4 elsewhere), as Apple's code.
         self.stem = MobileOneBlock(in_chans, stem_chs, 3, stride=2, inference_mode=inference_mode)
@@ -98,6 +99,7 @@ class MobileOne(Backbone):
             self.feature_info.append(FeatureInfo(out_chs, 2 ** (stage_idx + 2), f"stages.{stage_idx}"))
         self.stages = nn.Sequential(*stages)
         self.num_features = in_chs
+        self.head_hidden_size = in_chs  # no head conv: the pooled vector has the feature map's width
         self.head = ClassifierHead(in_chs, num_classes, drop_rate)
 
     def forward_levels(self, x: Tensor) -> list[Tensor]:

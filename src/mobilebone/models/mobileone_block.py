@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from mobilebone.layers import ConvNormAct, DropPath, SqueezeExcite
+from mobilebone.layers.conv_norm_act import conv_with_weights
 from mobilebone.reparam.fuse import fuse_conv_bn, identity_kernel, pad_kernel
 
 
@@ -53,21 +54,9 @@ class MobileOneBlock(nn.Module):
         self.drop_path = DropPath(drop_path_rate)
         self.act = nn.ReLU(inplace=True)
 
-    def _make_fused_conv(
-        self, device: torch.device | None = None, dtype: torch.dtype | None = None
-    ) -> nn.Conv2d:
+    def _make_fused_conv(self) -> nn.Conv2d:
         k = self.kernel_size
-        return nn.Conv2d(
-            self.in_chs,
-            self.out_chs,
-            k,
-            self.stride,
-            k // 2,
-            groups=self.groups,
-            bias=True,
-            device=device,
-            dtype=dtype,
-        )
+        return nn.Conv2d(self.in_chs, self.out_chs, k, self.stride, k // 2, groups=self.groups, bias=True)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.reparam_conv is not None:
@@ -111,10 +100,9 @@ class MobileOneBlock(nn.Module):
         if self.reparam_conv is not None:
             return
         kernel, bias = self.fused_kernel_bias()
-        conv = self._make_fused_conv(device=kernel.device, dtype=kernel.dtype)
-        conv.weight.copy_(kernel)
-        conv.bias.copy_(bias)  # type: ignore[union-attr]
-        self.reparam_conv = conv
+        self.reparam_conv = conv_with_weights(
+            kernel, bias, stride=self.stride, padding=self.kernel_size // 2, groups=self.groups
+        )
         self.conv_kxk = None
         self.conv_scale = None
         self.identity = None

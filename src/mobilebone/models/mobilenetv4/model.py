@@ -56,6 +56,7 @@ class MobileNetV4(Backbone):
         self.spec = spec
         self.in_chans = in_chans
         self.num_classes = num_classes
+        self.drop_path_rate = drop_path_rate
         act = _ACTS[spec.act]
         fused = inference_mode
         self.stem = ConvNormAct(in_chans, spec.stem_chs, 3, 2, act_layer=act, fused=fused)
@@ -81,8 +82,10 @@ class MobileNetV4(Backbone):
                     FeatureInfo(in_chs, 2 ** (min(stage_idx, 3) + 2), f"blocks.{stage_idx}")
                 )
         self.blocks = nn.Sequential(*stages)
-        self.head_in_chs = in_chs
-        self.num_features = spec.head_chs
+        # timm's convention: num_features = channels of forward_features (960), head_hidden_size = width of
+        # the pooled vector after conv_head that the classifier reads (forward_head(pre_logits=True), 1280).
+        self.num_features = in_chs
+        self.head_hidden_size = spec.head_chs
         self.global_pool = nn.AdaptiveAvgPool2d(1)
         self.conv_head = ConvNormAct(in_chs, spec.head_chs, 1, act_layer=act, fused=fused)
         self.flatten = nn.Flatten(1)
@@ -179,7 +182,7 @@ class MobileNetV4(Backbone):
         if num_classes < 0:
             raise ValueError(f"num_classes must be >= 0, got {num_classes}")
         self.num_classes = num_classes
-        self.classifier = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self.classifier = nn.Linear(self.head_hidden_size, num_classes) if num_classes > 0 else nn.Identity()
 
 
 def build_mobilenetv4(spec: MobileNetV4Spec, **kwargs: Any) -> MobileNetV4:

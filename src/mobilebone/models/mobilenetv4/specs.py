@@ -49,7 +49,7 @@ class UIBSpec:
 
     @property
     def form(self) -> str:
-        """ "ExtraDW", "ConvNext", "IB" or "FFN"."""
+        """The UIB form's name: ExtraDW, ConvNext, IB or FFN (from which depthwise convs are present)."""
         return {(True, True): "ExtraDW", (True, False): "ConvNext", (False, True): "IB"}.get(
             (bool(self.start_dw), bool(self.mid_dw)), "FFN"
         )
