@@ -1,0 +1,122 @@
+"""``mobilebone eval``: top-1 / top-5 of given weights, preprocessed as the weights expect."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``eval`` subcommand."""
+    parser = subparsers.add_parser(
+        "eval",
+        help="top-1 / top-5 accuracy of weights on an ImageFolder (or the embedded validation split)",
+        description=(
+            "Load --weights (any supported checkpoint, or a weight tag) into --model, preprocess with the "
+            "weights' own settings (input size, crop, interpolation, mean/std) and report top-1 and top-5 on "
+            "--data (DIR/val/<class>/<image>, or DIR/<class>/<image>). Without --data: the embedded shapes "
+            "set's validation split, regenerated with the settings saved in the weights by `mobilebone train`."
+        ),
+    )
+    parser.add_argument("--model", metavar="NAME", help="architecture; default: from the weights' metadata")
+    parser.add_argument("--weights", metavar="SRC", required=True, help="checkpoint file or weight tag")
+    parser.add_argument("--data", metavar="DIR", help="ImageFolder root (uses DIR/val when it exists)")
+    parser.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default 64)")
+    parser.add_argument("--workers", type=int, default=2, help="data-loading worker processes (default 2)")
+    parser.add_argument(
+        "--embedded-val", type=int, help="embedded set: validation images (default: as trained)"
+    )
+    parser.add_argument(
+        "--data-seed", type=int, help="embedded set: seed of its images (default: as trained)"
+    )
+    parser.set_defaults(func=run)
+
+
+def _training_config(metadata: dict[str, str]) -> dict[str, Any]:
+    try:
+        value = json.loads(metadata.get("training_config", "{}"))
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _dataset(args: argparse.Namespace, num_classes: int, trained: dict[str, Any]) -> tuple[Any, str]:
+    """The PIL-image dataset to evaluate on and a description of it."""
+    from pathlib import Path
+
+    from mobilebone.cli.main import CliError
+
+    if args.data is None:
+        from mobilebone.training.synthetic import MAX_CLASSES, MIN_CLASSES, SyntheticShapes
+
+        if not MIN_CLASSES <= num_classes <= MAX_CLASSES:
+            raise CliError(
+                f"the weights have {num_classes} classes but the embedded set has {MIN_CLASSES}-{MAX_CLASSES}; "
+                f"pass --data DIR"
+            )
+        size = args.embedded_val or int(trained.get("embedded_val", 1000))
+        seed = args.data_seed if args.data_seed is not None else int(trained.get("data_seed", 0))
+        return SyntheticShapes(
+            "val", size, num_classes=num_classes, seed=seed
+        ), f"embedded val split (seed {seed})"
+    from mobilebone.training.data import image_folder
+
+    root = Path(args.data).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"--data {args.data}: no such directory; expected DIR/val/<class>/<image>")
+    folder = root / "val" if (root / "val").is_dir() else root
+    dataset = image_folder(folder)
+    if len(dataset.classes) != num_classes:
+        raise CliError(
+            f"{folder} has {len(dataset.classes)} class folders but the weights have {num_classes} classes"
+        )
+    return dataset, str(folder)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load weights, build the eval pipeline, report top-1 / top-5."""
+    import torch
+
+    from mobilebone import create_model, load_checkpoint
+    from mobilebone.checkpoints.load import read
+    from mobilebone.checkpoints.tags import tag_cfg
+    from mobilebone.cli.main import CliError
+    from mobilebone.training.data import ShardSampler, Transformed, make_loader
+    from mobilebone.training.evaluate import evaluate
+    from mobilebone.transforms import eval_transform
+
+    if args.batch_size < 1 or args.workers < 0:
+        raise CliError("--batch-size must be >= 1 and --workers >= 0")
+    arch = args.model.split(".", 1)[0] if args.model else None
+    ckpt = read(args.weights, arch=arch)
+    model_name = args.model or ckpt.model_name or (ckpt.tag.arch if ckpt.tag is not None else None)
+    if not model_name:
+        raise CliError(f"{args.weights} does not say which model it holds; pass --model NAME")
+    if ckpt.num_classes == 0:
+        raise CliError(f"{args.weights} has no classifier (a headless checkpoint); it cannot be evaluated")
+    # The fused graph computes the same function faster; a train-time checkpoint is fused on loading.
+    model = create_model(
+        model_name, num_classes=ckpt.num_classes, in_chans=ckpt.in_chans or 3, inference_mode=True
+    )
+    load_checkpoint(model, args.weights)
+    cfg = {**model.pretrained_cfg, **tag_cfg(model_name), **ckpt.cfg()}  # type: ignore[dict-item]
+    dataset, where = _dataset(args, ckpt.num_classes, _training_config(ckpt.metadata))
+    data = Transformed(dataset, eval_transform(cfg))
+    loader = make_loader(
+        data,
+        ShardSampler(data, rank=0, world_size=1),
+        batch_size=args.batch_size,
+        workers=args.workers,
+        drop_last=False,
+        pin_memory=False,
+        seed=0,
+    )
+    with torch.inference_mode():
+        (result,) = evaluate(model, loader)
+    size = cfg.get("input_size", "?")
+    print(
+        f"{model_name} ({args.weights}) on {where}, {result.count} images at {size[-1] if isinstance(size, (list, tuple)) else size} px: "
+        f"top-1 {result.top1:.2f} %  top-5 {result.top5:.2f} %  (loss {result.loss:.4f})"
+    )
+    return 0
