@@ -9,10 +9,14 @@ trustworthy; TOOLING.md):
 - ours, fused, PyTorch eager
 - timm, fused, PyTorch eager (the path a timm user takes by default)
 
+Every call is built by ``mobilebone.analysis.runtimes.prepare``, the ``mobilebone bench`` harness's own
+runtimes (ONNX Runtime outputs checked against PyTorch before timing). ``--threads`` sets ONNX Runtime's
+intra-op threads, ``--eager-threads`` PyTorch's (both default to 2, so the comparison is at equal threads).
 Per round and contestant the minimum of ``--runs-per-round`` runs is kept; ratios are taken per round and
 summarized by their median with a 95 % bootstrap confidence interval over rounds.
 
-    .venv/bin/python benchmarks/compare_timm.py [--rounds 100] [--runs-per-round 15] [--json out.json]
+    .venv/bin/python benchmarks/compare_timm.py [--rounds 100] [--runs-per-round 15] [--threads 2]
+        [--eager-threads 2] [--json out.json]
 """
 
 from __future__ import annotations
@@ -30,12 +34,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from mobilebone import create_model, reparameterize_model
 from mobilebone.analysis.environment import capture_environment
+from mobilebone.analysis.runtimes import Prepared, prepare
 from mobilebone.analysis.zoo import timm_entry
-from mobilebone.export.onnx import to_onnx
 
 PAIRS = {"MobileOne-S0": ("mobileone_s0", "mobileone_s0"), "MNv4-Conv-S": ("mobilenetv4_conv_small",) * 2}
 CONTESTANTS = ("ours-ort", "timm-ort", "ours-eager", "timm-eager")
@@ -46,48 +49,27 @@ RATIOS = {
 }
 
 
-def ort_call(model: nn.Module, path: Path, x: torch.Tensor, threads: int) -> Callable[[], object]:
-    """Export (verified against torch) and return one ORT inference on ``x``."""
-    import onnxruntime as ort
+def contestants(ours_name: str, timm_name: str, workdir: Path, threads: int) -> dict[str, Prepared]:
+    """The four timed calls for one architecture, built by ``mobilebone.analysis.runtimes.prepare``.
 
-    to_onnx(model, path, input_size=(x.shape[-2], x.shape[-1]), verify=True)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    feed = {session.get_inputs()[0].name: x.numpy()}
-    return lambda: session.run(None, feed)
-
-
-def eager_call(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
-    """One PyTorch eager inference on ``x`` (PyTorch's thread setting applies)."""
-
-    def run() -> object:
-        with torch.inference_mode():
-            return model(x)
-
-    return run
-
-
-def contestants(
-    ours_name: str, timm_name: str, workdir: Path, threads: int
-) -> dict[str, Callable[[], object]]:
-    """The four timed calls for one architecture."""
+    That is the ``mobilebone bench`` harness's own code path: the ONNX Runtime calls are exported with
+    ``to_onnx`` and checked against PyTorch eager on the very session that is timed (``RuntimeMismatch``
+    otherwise); the eager calls run under ``torch.inference_mode`` at PyTorch's current thread setting.
+    """
     timm_train = timm_entry(timm_name).build()
     model = create_model(ours_name)
     if ours_name.startswith("mobileone"):
         # Same tensors too: our MobileOne state-dict keys equal timm's (no SE in S0; REFERENCE §1.6).
         model.load_state_dict(timm_train.state_dict(), strict=True)
-    ours = reparameterize_model(model)
-    theirs = timm_entry(timm_name).fuse(timm_train)
+    models = {"ours": reparameterize_model(model), "timm": timm_entry(timm_name).fuse(timm_train)}
     x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
-    return {
-        "ours-ort": ort_call(ours, workdir / "ours.onnx", x, threads),
-        "timm-ort": ort_call(theirs, workdir / "timm.onnx", x, threads),
-        "ours-eager": eager_call(ours, x),
-        "timm-eager": eager_call(theirs, x),
-    }
+    calls: dict[str, Prepared] = {}
+    for runtime, suffix in (("onnxruntime", "ort"), ("eager", "eager")):
+        for label, fused in models.items():
+            folder = workdir / f"{ours_name}-{label}"
+            folder.mkdir(exist_ok=True)
+            calls[f"{label}-{suffix}"] = prepare(runtime, fused, x, threads, folder, deploy=True)
+    return calls
 
 
 def interleave(
@@ -153,11 +135,13 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as tmp:
         for label, (ours_name, timm_name) in PAIRS.items():
-            calls = contestants(ours_name, timm_name, Path(tmp), args.threads)
+            prepared = contestants(ours_name, timm_name, Path(tmp), args.threads)
+            calls = {name: p.run for name, p in prepared.items()}
             started = time.perf_counter()
             per_round = interleave(calls, args.rounds, args.runs_per_round)
             print(f"{label}: {args.rounds} rounds in {time.perf_counter() - started:.0f} s", file=sys.stderr)
             results["architectures"][label] = {
+                "info": {name: p.info for name, p in prepared.items()},
                 "per_round_min_ms": per_round,
                 "median_of_round_minima_ms": {k: float(np.median(v)) for k, v in per_round.items()},
                 "best_ms": {k: float(min(v)) for k, v in per_round.items()},

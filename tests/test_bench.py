@@ -18,16 +18,34 @@ from scipy import stats
 from torch import nn
 
 from mobilebone import create_model
-from mobilebone.analysis import LatencyResult, available_runtimes, capture_environment, measure_latency
+from mobilebone.analysis import (
+    LatencyResult,
+    available_runtimes,
+    capture_environment,
+    count_macs,
+    count_params,
+    measure_latency,
+)
+from mobilebone.analysis import latency as latency_module
+from mobilebone.analysis import runtimes as runtimes_module
 from mobilebone.analysis.correlation import latency_correlations, rank_correlation
 from mobilebone.analysis.latency import percentile, time_calls
-from mobilebone.analysis.report import read_json
-from mobilebone.analysis.runtimes import RuntimeMismatch, check_runtime
+from mobilebone.analysis.report import correlation_table, read_json
+from mobilebone.analysis.runtimes import (
+    CPU_RTOL,
+    RUNTIMES,
+    RuntimeMismatch,
+    check_runtime,
+    default_runtime,
+)
 from mobilebone.analysis.sweep import Sweep, SweepSettings
-from mobilebone.analysis.zoo import ZooEntry, default_models, resolve_models, zoo
+from mobilebone.analysis.zoo import ZooEntry, default_models, resolve_models, timm_available, zoo
+from mobilebone.cli.common import resolve_runtimes
 from mobilebone.cli.main import main
 
 HAS_ORT = "onnxruntime" in available_runtimes()
+HAS_CUDA = torch.cuda.is_available()
+HAS_ORT_CUDA = HAS_CUDA and "onnxruntime-cuda" in available_runtimes()
 
 
 def tiny_convnet() -> nn.Module:
@@ -102,7 +120,7 @@ def test_measure_latency_eager_keeps_raw_samples_and_environment() -> None:
 
 @pytest.mark.skipif(not HAS_ORT, reason="onnxruntime not installed")
 @pytest.mark.parametrize("deploy", [True, False])
-def test_measure_latency_onnxruntime_checks_parity(deploy: bool) -> None:
+def test_measure_latency_onnxruntime_records_its_parity_error(deploy: bool) -> None:
     result = measure_latency(
         tiny_convnet(),
         runtime="onnxruntime",
@@ -115,7 +133,76 @@ def test_measure_latency_onnxruntime_checks_parity(deploy: bool) -> None:
     assert result.runtime == "onnxruntime" and result.runs == 4
     assert result.input_shape == (2, 3, 32, 32)
     assert result.environment["form"] == ("deploy" if deploy else "train-time")
-    assert "parity_error" in result.info
+    error = result.info["parity_error"]
+    assert isinstance(error, float) and 0.0 <= error <= CPU_RTOL  # the measured number, not a note
+    assert result.info["parity_rtol"] == CPU_RTOL and result.info["intra_op_threads"] == 1
+
+
+def _refuses_to_time(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record every call of the timing loop: a runtime that fails its parity check must never reach it."""
+    timed: list[int] = []
+    real = latency_module.time_calls
+
+    def spy(fn: Any, **kwargs: Any) -> list[float]:
+        timed.append(1)
+        return real(fn, **kwargs)
+
+    monkeypatch.setattr(latency_module, "time_calls", spy)
+    return timed
+
+
+@pytest.mark.skipif(not HAS_ORT, reason="onnxruntime not installed")
+@pytest.mark.parametrize("deploy", [True, False])
+def test_wrong_onnxruntime_output_is_refused_before_timing(
+    deploy: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onnxruntime
+
+    real_run = onnxruntime.InferenceSession.run
+
+    def off_by_one_percent(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return [np.asarray(out) * 1.01 for out in real_run(self, *args, **kwargs)]
+
+    monkeypatch.setattr(onnxruntime.InferenceSession, "run", off_by_one_percent)
+    timed = _refuses_to_time(monkeypatch)
+    with pytest.raises(
+        RuntimeMismatch, match=r"onnxruntime output differs from PyTorch eager \(max relative"
+    ):
+        measure_latency(
+            tiny_convnet(), runtime="onnxruntime", input_shape=(1, 3, 32, 32), runs=3, warmup=1, deploy=deploy
+        )
+    assert timed == []
+
+
+class _WrongCompile:
+    """Stands in for ``torch.compile``: a "compiled" model whose outputs are 1 % off."""
+
+    def __init__(self, model: nn.Module, **_: Any) -> None:
+        self.model = model
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x) * 1.01
+
+
+@pytest.mark.parametrize("deploy", [True, False])
+def test_wrong_compile_output_is_refused_before_timing(deploy: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtimes_module.torch, "compile", _WrongCompile)
+    timed = _refuses_to_time(monkeypatch)
+    with pytest.raises(RuntimeMismatch, match=r"compile output differs from PyTorch eager"):
+        measure_latency(
+            tiny_convnet(), runtime="compile", input_shape=(1, 3, 32, 32), runs=3, warmup=1, deploy=deploy
+        )
+    assert timed == []
+
+
+@pytest.mark.parametrize("deploy", [True, False])
+def test_a_wrong_runtime_becomes_an_error_row_without_samples(
+    deploy: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtimes_module.torch, "compile", _WrongCompile)
+    rows = Sweep(tmp_path, settings(runtimes=("compile",), deploy=deploy)).run([tiny_entry("a")])
+    assert rows[0]["status"] == "error" and "samples_ms" not in rows[0]
+    assert rows[0]["error"].startswith("RuntimeMismatch: compile output differs from PyTorch eager")
 
 
 def test_measure_latency_rejects_bad_arguments() -> None:
@@ -129,6 +216,130 @@ def test_measure_latency_rejects_bad_arguments() -> None:
 def test_runtime_mismatch_is_a_value_error() -> None:
     # The CLI prints ValueErrors as one line; a failed parity check must be one.
     assert issubclass(RuntimeMismatch, ValueError)
+
+
+class _ThreadRecorder(nn.Module):
+    """A tiny model whose forward records ``torch.get_num_threads()`` (the closure survives deepcopy)."""
+
+    def __init__(self, seen: list[int]) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.record = lambda: seen.append(torch.get_num_threads())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.record()
+        return self.conv(x)
+
+
+@pytest.mark.parametrize(("outside", "requested"), [(2, 1), (1, 3)])
+def test_the_requested_thread_count_is_what_the_timed_forward_sees(outside: int, requested: int) -> None:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(outside)
+    try:
+        seen: list[int] = []
+        result = measure_latency(
+            _ThreadRecorder(seen),
+            runtime="eager",
+            input_shape=(1, 3, 8, 8),
+            runs=5,
+            warmup=2,
+            threads=requested,
+        )
+        assert seen == [requested] * 7  # every warm-up and timed forward
+        assert result.environment["threads"] == requested and result.info["intra_op_threads"] == requested
+        assert torch.get_num_threads() == outside  # restored afterwards
+    finally:
+        torch.set_num_threads(previous)
+
+
+def test_a_sweep_times_at_its_thread_count(tmp_path: Path) -> None:
+    seen: list[int] = []
+    entry = ZooEntry("recorder", "test", "convnet", lambda: _ThreadRecorder(seen))
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        rows = Sweep(tmp_path, settings(threads=1, runs=4, warmup=1)).run([entry])
+    finally:
+        torch.set_num_threads(previous)
+    assert rows[0]["status"] == "ok" and rows[0]["threads"] == 1
+    assert seen[-5:] == [1] * 5  # warm-up + timed runs (the earlier call is the MAC count)
+
+
+# --- runtimes: CPU default, GPU only when asked --------------------------------------------------------
+
+
+def _fake_machine(monkeypatch: pytest.MonkeyPatch, *, gpu: bool, providers: list[str]) -> None:
+    monkeypatch.setattr(runtimes_module.torch.cuda, "is_available", lambda: gpu)
+    monkeypatch.setattr(runtimes_module, "_ort_providers", lambda: providers)
+
+
+def test_with_a_gpu_every_runtime_is_available_but_auto_stays_on_the_cpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _fake_machine(monkeypatch, gpu=True, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert available_runtimes() == list(RUNTIMES)
+    assert default_runtime() == "onnxruntime" and check_runtime("auto") == "onnxruntime"
+    assert check_runtime("cuda") == "cuda" and check_runtime("onnxruntime-cuda") == "onnxruntime-cuda"
+    assert resolve_runtimes(["auto"]) == ("onnxruntime",)  # what plain `mobilebone bench` times
+    assert resolve_runtimes(["cuda", "onnxruntime-cuda,auto"]) == ("cuda", "onnxruntime-cuda", "onnxruntime")
+
+
+def test_without_a_gpu_the_gpu_runtimes_are_clear_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_machine(monkeypatch, gpu=False, providers=["CPUExecutionProvider"])
+    assert available_runtimes() == ["eager", "compile", "onnxruntime"]
+    for name in ("cuda", "onnxruntime-cuda"):
+        with pytest.raises(ValueError, match=f"runtime '{name}' is not available here; available: eager"):
+            check_runtime(name)
+    _fake_machine(monkeypatch, gpu=True, providers=[])  # a GPU but no ONNX Runtime: auto is eager, not cuda
+    assert available_runtimes() == ["eager", "compile", "cuda"] and default_runtime() == "eager"
+
+
+@pytest.mark.filterwarnings("ignore:Specified provider 'CUDAExecutionProvider'")
+def test_cuda_provider_listed_but_unusable_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("onnxruntime")
+    if HAS_ORT_CUDA:
+        pytest.skip("the CUDA provider works here")
+    _fake_machine(monkeypatch, gpu=False, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+    with pytest.raises(ValueError, match=r"could not enable CUDAExecutionProvider.*onnxruntime-gpu"):
+        measure_latency(tiny_convnet(), runtime="onnxruntime-cuda", input_shape=(1, 3, 16, 16), runs=2)
+
+
+def test_cli_list_names_auto_as_a_cpu_runtime(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _fake_machine(monkeypatch, gpu=True, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert main(["bench", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "auto = onnxruntime" in out and "cuda (PyTorch eager on the GPU" in out
+
+
+@pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
+@pytest.mark.parametrize("deploy", [True, False])
+def test_cuda_runtime_times_on_the_gpu(deploy: bool) -> None:
+    result = measure_latency(
+        tiny_convnet(), runtime="cuda", input_shape=(1, 3, 32, 32), runs=5, warmup=2, threads=1, deploy=deploy
+    )
+    assert result.runtime == "cuda" and result.runs == 5 and min(result.samples_ms) > 0
+    assert result.environment["gpu"] == torch.cuda.get_device_name(0) == result.info["device"]
+    assert isinstance(result.info["parity_error"], float)
+
+
+@pytest.mark.skipif(not HAS_ORT_CUDA, reason="needs a CUDA GPU and onnxruntime-gpu")
+@pytest.mark.parametrize("deploy", [True, False])
+def test_onnxruntime_cuda_runtime_times_on_the_gpu(deploy: bool) -> None:
+    result = measure_latency(
+        tiny_convnet(),
+        runtime="onnxruntime-cuda",
+        input_shape=(1, 3, 32, 32),
+        runs=5,
+        warmup=2,
+        threads=1,
+        deploy=deploy,
+    )
+    assert result.runtime == "onnxruntime-cuda" and result.runs == 5
+    assert result.info["provider"] == "CUDAExecutionProvider" and isinstance(
+        result.info["parity_error"], float
+    )
 
 
 # --- environment ---------------------------------------------------------------------------------------
@@ -189,6 +400,14 @@ def test_perfect_and_degenerate_correlations() -> None:
     assert math.isnan(rank_correlation([1, 2], [1, 2]).estimate)
 
 
+def test_too_few_models_print_not_applicable_instead_of_nan() -> None:
+    two = rank_correlation([1, 2], [1, 2], method="kendall", x_name="macs")
+    assert str(two) == "n/a (needs ≥ 3 models, have 2)" and not two.defined
+    assert str(rank_correlation([1, 2, 3], [5, 5, 5])) == "n/a (all ranks tied)"
+    table = correlation_table({"eager": [two]})
+    assert "n/a (needs ≥ 3 models" in table and "nan" not in table
+
+
 def test_latency_correlations_use_only_successful_rows() -> None:
     rows: list[dict[str, Any]] = [
         {"status": "ok", "min_ms": float(i), "macs": 10 * i, "params": 100 - i} for i in range(1, 8)
@@ -205,12 +424,24 @@ def test_latency_correlations_use_only_successful_rows() -> None:
 def test_zoo_has_ours_and_baselines() -> None:
     names = zoo()
     assert "mobileone_s0" in names and "torchvision/mobilenet_v2" in names
-    assert len(names) >= 20 or "timm/deit_tiny_patch16_224" not in names
+    if timm_available():  # the issue: at least 20 models, convnets and transformers
+        assert len(names) >= 20
+        assert any(e.kind == "transformer" for e in names.values())
     defaults = [e.name for e in default_models()]
     assert set(defaults) <= set(names) and {"mobileone_s0", "torchvision/resnet18"} <= set(defaults)
+    assert len(defaults) == (20 if timm_available() else 15)  # what --help and the README say
     assert [e.name for e in resolve_models(["mobileone_s[01]"])] == ["mobileone_s0", "mobileone_s1"]
     with pytest.raises(ValueError, match="unknown model 'resnet9000'"):
         resolve_models(["resnet9000"])
+
+
+def test_unknown_model_suggests_the_prefixed_name() -> None:
+    with pytest.raises(ValueError, match=r"did you mean torchvision/resnet18"):
+        resolve_models(["resnet18"])
+    with pytest.raises(
+        ValueError, match=r"did you mean torchvision/mobilenet_v3_small, torchvision/mobilenet_v3_large"
+    ):
+        resolve_models(["mobilenet_v3"])
 
 
 # --- sweep: persistence and resume --------------------------------------------------------------------
@@ -286,6 +517,67 @@ def test_a_failing_model_becomes_an_error_row(tmp_path: Path) -> None:
     assert rows[0]["error"] == "RuntimeError: cannot build"
 
 
+def test_train_form_rows_count_the_train_time_form(tmp_path: Path) -> None:
+    entry = zoo()["mobileone_s0"]
+    train, fused = entry.build(), entry.deploy()
+    for deploy, model, form in ((False, train, "train-time"), (True, fused, "deploy")):
+        sweep = Sweep(tmp_path / form, settings(deploy=deploy, runs=2, warmup=0))
+        row = sweep.run([entry])[0]
+        sweep.finish()
+        assert row["status"] == "ok" and row["form"] == form and row["complexity_form"] == form
+        assert row["params"] == count_params(model) and row["macs"] == count_macs(model, 32).total
+    assert count_params(train) > count_params(fused)  # the two forms really differ
+    report = (tmp_path / "train-time" / "report.md").read_text()
+    assert "counted on the form that was timed" in report and "train-time" in report
+
+
+def test_rows_of_several_invocations_keep_their_own_settings(tmp_path: Path) -> None:
+    Sweep(tmp_path, settings(threads=1)).run([tiny_entry("a")])
+    second = Sweep(tmp_path, settings(threads=2), resume=True)
+    second.run([tiny_entry("a")])
+    second.finish()
+    document = read_json(tmp_path / "results.json")
+    assert "settings" not in document and "environment" not in document  # no misleading single block
+    invocations = document["invocations"]
+    assert [inv["settings"]["threads"] for inv in invocations] == [1, 2]
+    assert [(r["threads"], r["invocation"], r["environment"]["threads"]) for r in document["rows"]] == [
+        (1, 0, 1),
+        (2, 1, 2),
+    ]
+    report = (tmp_path / "report.md").read_text()
+    assert "## Invocations" in report and "1 threads" in report and "2 threads" in report
+
+
+def test_a_results_file_from_before_invocations_still_resumes(tmp_path: Path) -> None:
+    Sweep(tmp_path, settings()).run([tiny_entry("a")])
+    document = read_json(tmp_path / "results.json")
+    old_settings = dict(document["invocations"][0]["settings"], runtimes=["eager"])
+    old = {"tool": "mobilebone bench", "settings": old_settings, "environment": {"cpu": "old"}}
+    old["rows"] = [
+        {k: v for k, v in r.items() if k not in ("invocation", "complexity_form")} for r in document["rows"]
+    ]
+    (tmp_path / "results.json").write_text(json.dumps(old))
+    resumed = Sweep(tmp_path, settings(), resume=True)
+    assert resumed.pending([tiny_entry("a")]) == []  # the old row is reused
+    resumed.run([tiny_entry("a"), tiny_entry("b")])
+    resumed.finish()
+    document = read_json(tmp_path / "results.json")
+    assert document["invocations"][0]["settings"] == old_settings
+    assert document["invocations"][0]["environment"] == {"cpu": "old"}
+    assert [r["model"] for r in document["rows"]] == ["a", "b"]
+    assert "Params and MACs are counted" in (tmp_path / "report.md").read_text()
+
+
+def test_the_report_says_how_many_runs_the_time_cap_left(tmp_path: Path) -> None:
+    sweep = Sweep(tmp_path, settings(runs=100_000, warmup=0, max_seconds=1e-9))
+    rows = sweep.run([tiny_entry("a")])
+    sweep.finish()
+    assert rows[0]["runs"] == 10 and rows[0]["runs_requested"] == 100_000
+    report = (tmp_path / "report.md").read_text()
+    assert "capped at 1e-09 s" in report and "1 of the 1 measurements stopped at the time cap" in report
+    assert "| runs done/requested |" in report and "| 10/100000 |" in report
+
+
 # --- CLI -----------------------------------------------------------------------------------------------
 
 
@@ -312,11 +604,15 @@ def test_cli_end_to_end_writes_every_file(tmp_path: Path, capsys: pytest.Capture
     s0 = next(r for r in rows if r["model"] == "mobileone_s0")
     deploy = create_model("mobileone_s0", inference_mode=True)
     assert s0["params"] == sum(p.numel() for p in deploy.parameters())  # deploy-form count
-    assert document["environment"]["threads"] == 1
+    assert document["invocations"][-1]["environment"]["threads"] == 1
+    assert all(r["environment"]["threads"] == 1 and r["complexity_form"] == "deploy" for r in rows)
     assert (out / "latency_vs_macs.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (out / "report.md").read_text()
-    assert "Spearman" in report and "mobileone_s0" in report
-    assert "mobileone_s0" in capsys.readouterr().out
+    assert "Spearman" in report and "mobileone_s0" in report and "| 5/5 |" in report
+    # Two models have no rank correlation: say so instead of printing "+nan [+nan, +nan]".
+    assert "n/a (needs ≥ 3 models" in report and "nan" not in report
+    printed = capsys.readouterr().out
+    assert "mobileone_s0" in printed and "n/a (needs ≥ 3 models" in printed and "nan" not in printed
 
     # --resume with the same settings measures nothing new and keeps the rows.
     assert main([*argv, "--resume"]) == 0
@@ -341,3 +637,50 @@ def test_bad_flags_are_one_line_errors(
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()  # nothing written for a bad command line
+
+
+def test_cli_train_form_reports_train_time_params(tmp_path: Path) -> None:
+    out = tmp_path / "train"
+    argv = ["bench", "--models", "mobileone_s0", "--train-form", "--runs", "2", "--warmup", "0"]
+    assert (
+        main([*argv, "--runtimes", "eager", "--threads", "1", "--input-size", "32", "--out", str(out)]) == 0
+    )
+    (row,) = read_json(out / "results.json")["rows"]
+    assert row["form"] == row["complexity_form"] == "train-time"
+    assert row["params"] == count_params(create_model("mobileone_s0"))  # 5.29 M, not the fused 2.08 M
+    assert "## eager, train-time" in (out / "report.md").read_text()
+
+
+def test_bench_help_states_the_defaults_plainly(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    text = "".join(capsys.readouterr().out.split())  # argparse re-wraps (also at hyphens): compare unspaced
+
+    def has(phrase: str) -> bool:
+        return "".join(phrase.split()) in text
+
+    assert not has("default: the whole zoo") and has("default: our 10 models + 10 baselines")
+    assert all(has(name) for name in RUNTIMES)
+    assert has("fastest CPU runtime") and has("--runtimes cuda onnxruntime-cuda") and has("onnxruntime-gpu")
+    assert has("capped at 1 s") and has("runs done/requested")
+
+
+# --- the committed zoo results behind docs/benchmarks.md ----------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_docs_correlation_table_is_recomputed_from_the_committed_zoo_results() -> None:
+    """Every estimate of docs/benchmarks.md's correlation table follows from benchmarks/results/zoo."""
+    rows = [r for r in read_json(ROOT / "benchmarks/results/zoo/results.json")["rows"] if r["status"] == "ok"]
+    lines = (ROOT / "docs" / "benchmarks.md").read_text().replace("−", "-").splitlines()
+    order = (("spearman", "macs"), ("spearman", "params"), ("kendall", "macs"), ("kendall", "params"))
+    for runtime, label in (("onnxruntime", "ONNX Runtime, 2 threads"), ("eager", "PyTorch eager, 1 thread")):
+        group = [r for r in rows if r["runtime"] == runtime]
+        small = [r for r in group if r["macs"] <= 1e9]
+        for name, subset in ((f"all {len(group)}", group), ("≤ 1 GMAC (mobile-sized)", small)):
+            # Only the estimates: they do not depend on the bootstrap, so few resamples keep this fast.
+            by = {(c.method, c.x): c for c in latency_correlations(subset, n_resamples=20)}
+            (line,) = [x for x in lines if x.startswith(f"| {name} | {label} | {len(subset)} |")]
+            cells = [cell.strip().split(" [")[0] for cell in line.strip("|").split("|")[3:7]]
+            assert cells == [f"{by[key].estimate:+.2f}" for key in order], (name, label)

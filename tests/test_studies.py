@@ -179,21 +179,54 @@ def test_mobileone_study_network_fuses_exactly() -> None:
         StudyNet("gelu", unit="mobileone")
 
 
-def test_mhsa_matches_a_direct_multi_head_computation() -> None:
+def _depthwise_then_bn(x: Tensor, conv: nn.Module, bn: nn.Module) -> Tensor:
+    """3×3 depthwise conv, stride 2, zero padding 1 (sum over the 9 taps), then eval BatchNorm, written out."""
+    w = conv.weight[:, 0]  # (C, 3, 3)
+    _, _, height, width = x.shape
+    ho, wo = (height - 1) // 2 + 1, (width - 1) // 2 + 1
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1))
+    out = sum(
+        padded[:, :, i : i + 2 * ho - 1 : 2, j : j + 2 * wo - 1 : 2] * w[None, :, i, j, None, None]
+        for i in range(3)
+        for j in range(3)
+    )
+    if conv.bias is not None:
+        out = out + conv.bias[None, :, None, None]
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return (out - bn.running_mean[None, :, None, None]) * scale[None, :, None, None] + bn.bias[
+        None, :, None, None
+    ]
+
+
+@pytest.mark.parametrize("kv_stride", [1, 2])
+def test_mhsa_matches_a_direct_multi_head_computation(kv_stride: int) -> None:
+    # Vaswani et al. §3.2.2: every head h has its own Q, K, V projection; softmax(Q Kᵀ / √d) V; concat; W_O.
+    # With kv_stride=2, K and V read the map reduced by a stride-2 3×3 depthwise conv + BN (MNv4 §3.3).
     dim, heads, d = 16, 4, 8
-    attn = MultiHeadAttention2d(dim, heads, d, d).double().eval()
-    x = torch.randn(2, dim, 3, 4, dtype=torch.float64)
+    attn = MultiHeadAttention2d(dim, heads, d, d, kv_stride=kv_stride).double().eval()
+    randomize_batchnorm(attn)
+    x = torch.randn(2, dim, 5, 6, dtype=torch.float64)  # odd height: the padding matters
     tokens = x.flatten(2)  # (B, C, N)
+
+    def kv_tokens(branch: nn.Module) -> Tensor:
+        if kv_stride == 1:
+            return tokens
+        return _depthwise_then_bn(x, branch.down_conv, branch.norm).flatten(2)  # (B, C, M), M = 3·3
+
     wq = attn.query.proj.weight[:, :, 0, 0].reshape(heads, d, dim)
     wk = attn.key.proj.weight[:, :, 0, 0].reshape(heads, d, dim)
     wv = attn.value.proj.weight[:, :, 0, 0].reshape(heads, d, dim)
-    q, k, v = (torch.einsum("hdc,bcn->bhnd", w, tokens) for w in (wq, wk, wv))
+    q = torch.einsum("hdc,bcn->bhnd", wq, tokens)
+    k = torch.einsum("hdc,bcm->bhmd", wk, kv_tokens(attn.key))
+    v = torch.einsum("hdc,bcm->bhmd", wv, kv_tokens(attn.value))
+    assert k.shape[2] == (30 if kv_stride == 1 else 9)
     probs = torch.softmax(torch.einsum("bhnd,bhmd->bhnm", q, k) / math.sqrt(d), dim=-1)
-    heads_out = torch.einsum("bhnm,bhmd->bhdn", probs, v).reshape(2, heads * d, 3, 4)
+    heads_out = torch.einsum("bhnm,bhmd->bhdn", probs, v).reshape(2, heads * d, 5, 6)
     expected = torch.einsum("oc,bchw->bohw", attn.output.proj.weight[:, :, 0, 0], heads_out)
-    for impl in ("sdpa", "matmul"):
-        attn.attn_impl = impl
-        torch.testing.assert_close(attn(x), expected)
+    with torch.no_grad():
+        for impl in ("sdpa", "matmul"):
+            attn.attn_impl = impl
+            torch.testing.assert_close(attn(x), expected)
 
 
 @pytest.mark.parametrize("kv_stride", [1, 2])
@@ -250,6 +283,56 @@ def test_study_cli_end_to_end(study: str, size: int, count: int, tmp_path: Path)
     assert (out / "latency.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_run_study_reports_each_case_after_it_is_measured(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mobilebone.studies.run as run_module
+
+    events: list[str] = []
+    real = run_module.measure_latency
+
+    def spy(model: nn.Module, **kwargs: object) -> object:
+        events.append("measure")
+        return real(model, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(run_module, "measure_latency", spy)
+    chosen = blocks.cases(32)[:2]
+    settings = StudySettings(runtimes=("eager",), runs=2, warmup=0, threads=1, max_seconds=None, rounds=2)
+    run_study(
+        "blocks",
+        "t",
+        chosen,
+        settings,
+        on_start=lambda case, rt: events.append(f"start {case.name}"),
+        on_done=lambda case, rt: events.append(f"done {case.name}"),
+    )
+    one_round = ["start plain", "measure", "done plain", "start se", "measure", "done se"]
+    assert events == one_round * 2
+
+
+def test_study_progress_bar_advances_when_a_case_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rich.progress import Progress
+
+    import mobilebone.studies.run as run_module
+
+    events: list[str] = []
+    real_measure, real_advance = run_module.measure_latency, Progress.advance
+
+    def measure(model: nn.Module, **kwargs: object) -> object:
+        events.append("measure")
+        return real_measure(model, **kwargs)  # type: ignore[arg-type]
+
+    def advance(self: Progress, *args: object, **kwargs: object) -> None:
+        events.append("advance")
+        real_advance(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(run_module, "measure_latency", measure)
+    monkeypatch.setattr(Progress, "advance", advance)
+    argv = ["study", "blocks", "--input-size", "32", "--runs", "1", "--warmup", "0", "--runtimes", "eager"]
+    assert main([*argv, "--threads", "1", "--out", str(tmp_path / "b")]) == 0
+    assert events == ["measure", "advance"] * 6  # never ahead of the measurement
+
+
 def test_study_cli_rejects_bad_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["study", "blocks", "--runs", "0", "--out", str(tmp_path)]) == 2
     assert "--runs must be >= 1" in capsys.readouterr().err
@@ -265,3 +348,36 @@ def test_activation_study_covers_every_activation_with_paper_numbers() -> None:
     cases = activations.cases(32)
     assert [c.name for c in cases] == list(ACTIVATIONS)
     assert all("unverified" in c.paper for c in cases if c.name in activations.PAPER_MS)
+
+
+# --- the committed results behind docs/studies.md ------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "studies"
+
+
+@pytest.mark.parametrize("study", ["activations", "blocks", "attention"])
+def test_docs_tables_are_the_committed_results(study: str) -> None:
+    """docs/studies.md quotes comparison_table() of each results.json verbatim; its chart is the run's."""
+    from mobilebone.studies.report import comparison_table
+
+    result = StudyResult.from_document(json.loads((RESULTS / study / "results.json").read_text()))
+    assert all(r["status"] == "ok" for r in result.rows)
+    docs = (ROOT / "docs" / "studies.md").read_text()
+    runtimes = result.settings.runtimes
+    if study == "attention":
+        groups = list(dict.fromkeys(r["group"] for r in result.rows))
+        attention_groups = [g for g in groups if not g.startswith("UIB")]
+        uib_groups = [g for g in groups if g.startswith("UIB")]
+        tables = [
+            comparison_table(result.rows, runtimes, groups=attention_groups),
+            comparison_table(result.rows, runtimes, groups=uib_groups, paper=False),
+        ]
+    else:
+        tables = [comparison_table(result.rows, runtimes)]
+    for table in tables:
+        assert table in docs
+    assert (RESULTS / study / "report.md").read_text() == markdown_report(result)
+    assert (ROOT / "docs" / "img" / f"studies_{study}.png").read_bytes() == (
+        RESULTS / study / "latency.png"
+    ).read_bytes()

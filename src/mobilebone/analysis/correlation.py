@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 
 METHODS = ("spearman", "kendall")
+# Fewer pairs than this have no meaningful rank correlation (two points are always perfectly ordered).
+MIN_PAIRS = 3
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,21 @@ class Correlation:
         """JSON-able fields."""
         return asdict(self)
 
+    @property
+    def defined(self) -> bool:
+        """Whether there is an estimate (at least ``MIN_PAIRS`` models whose ranks are not all tied)."""
+        return self.n >= MIN_PAIRS and math.isfinite(self.estimate)
+
+    @property
+    def undefined_reason(self) -> str:
+        """What to print instead of a NaN estimate."""
+        if self.n < MIN_PAIRS:
+            return f"n/a (needs ≥ {MIN_PAIRS} models, have {self.n})"
+        return "n/a (all ranks tied)"
+
     def __str__(self) -> str:
+        if not self.defined:
+            return self.undefined_reason
         pct = round(100 * self.confidence)
         return f"{self.estimate:+.2f} [{self.ci_low:+.2f}, {self.ci_high:+.2f}] ({pct} % CI, n={self.n})"
 
@@ -88,7 +104,7 @@ def rank_correlation(
     if xs.shape != ys.shape or xs.ndim != 1:
         raise ValueError(f"x and y must be 1-D and of equal length, got {xs.shape} and {ys.shape}")
     n = len(xs)
-    if n < 3:
+    if n < MIN_PAIRS:
         nan = math.nan
         return Correlation(method, x_name, y_name, n, nan, nan, nan, nan, confidence)
     with warnings.catch_warnings():

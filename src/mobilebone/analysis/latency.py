@@ -161,7 +161,7 @@ def measure_latency(
 ) -> LatencyResult:
     """Time ``model`` in ``runtime`` on a fixed random input; the model is reparameterized first unless ``deploy=False``.
 
-    ``runtime`` is one of ``available_runtimes()`` or ``"auto"`` (the fastest without a long compile).
+    ``runtime`` is one of ``available_runtimes()`` or ``"auto"`` (the fastest CPU runtime, never a GPU one).
     ``threads`` sets PyTorch's and ONNX Runtime's intra-op threads (default: PyTorch's current setting).
     Exported and compiled runtimes are checked against PyTorch eager before timing (``RuntimeMismatch``).
     """

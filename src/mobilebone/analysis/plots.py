@@ -11,7 +11,8 @@ from typing import Any
 
 from mobilebone.analysis.correlation import rank_correlation
 
-AXIS_LABELS = {"macs": "MACs (millions, deploy form)", "params": "parameters (millions, deploy form)"}
+# Counted on the form that was timed (deploy unless --train-form; the panel title names it).
+AXIS_LABELS = {"macs": "MACs (millions, form timed)", "params": "parameters (millions, form timed)"}
 SOURCE_COLORS = {"mobilebone": "tab:red", "torchvision": "tab:blue", "timm": "tab:green"}
 KIND_MARKERS = {"convnet": "o", "hybrid": "^", "transformer": "s"}
 

@@ -7,7 +7,7 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ ROW_FIELDS = (
     "runs",
     "params",
     "macs",
+    "complexity_form",
     "min_ms",
     "median_ms",
     "p90_ms",
@@ -57,13 +58,13 @@ def write_atomic(path: str | Path, text: str) -> Path:
     return target
 
 
-def write_csv(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
-    """One line per row with the ``ROW_FIELDS`` columns."""
+def write_csv(rows: Sequence[dict[str, Any]], path: str | Path, fields: Sequence[str] = ROW_FIELDS) -> Path:
+    """One line per row with the ``fields`` columns (default: a sweep's ``ROW_FIELDS``); None → empty."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=ROW_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=list(fields), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in ROW_FIELDS})
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in fields})
     return write_atomic(path, buffer.getvalue())
 
 
@@ -99,53 +100,95 @@ def group_rows(rows: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]
     return groups
 
 
-def _fmt(value: Any, spec: str) -> str:
-    return "–" if value is None or value == "" else format(value, spec)
+def _fmt(value: Any, spec: str, scale: float = 1.0) -> str:
+    return "–" if value is None or value == "" else format(value / scale, spec)
+
+
+def markdown_table(columns: Sequence[tuple[str, str]], rows: Iterable[Sequence[Any]]) -> str:
+    """A markdown table: ``columns`` are (header, "l" or "r" alignment), ``rows`` their cells."""
+    lines = [
+        "| " + " | ".join(header for header, _ in columns) + " |",
+        "|" + "|".join("---:" if align == "r" else "---" for _, align in columns) + "|",
+    ]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def counted_form(row: dict[str, Any]) -> str:
+    """The form a row's params and MACs were counted on (rows written before this field: deploy)."""
+    return str(row.get("complexity_form") or "deploy")
+
+
+def runs_cell(row: dict[str, Any]) -> str:
+    """Runs done of runs requested, e.g. ``412/1000`` (fewer when the time cap stopped the timed phase)."""
+    return f"{row['runs']}/{row['runs_requested']}"
+
+
+RESULT_COLUMNS = (
+    ("model", "l"),
+    ("source", "l"),
+    ("kind", "l"),
+    ("params (M)", "r"),
+    ("MMACs", "r"),
+    ("min (ms)", "r"),
+    ("median (ms)", "r"),
+    ("p90 (ms)", "r"),
+    ("mean ± std (ms)", "r"),
+    ("runs done/requested", "r"),
+)
 
 
 def results_table(rows: Sequence[dict[str, Any]]) -> str:
     """Markdown table of one group's rows, fastest first; failed rows last with their error."""
     ok = sorted((r for r in rows if r.get("status") == "ok"), key=lambda r: float(r["min_ms"]))
     failed = [r for r in rows if r.get("status") != "ok"]
-    lines = [
-        "| model | source | kind | params (M) | MMACs | min (ms) | median (ms) | p90 (ms) | mean ± std (ms) | runs |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    cells = [
+        (
+            r["model"],
+            r["source"],
+            r["kind"],
+            _fmt(r["params"], ".2f", 1e6),
+            _fmt(r["macs"], ",.0f", 1e6),
+            f"{r['min_ms']:.2f}",
+            f"{r['median_ms']:.2f}",
+            f"{r['p90_ms']:.2f}",
+            f"{r['mean_ms']:.2f} ± {r['std_ms']:.2f}",
+            runs_cell(r),
+        )
+        for r in ok
     ]
-    for r in ok:
-        lines.append(
-            f"| {r['model']} | {r['source']} | {r['kind']} | {_fmt(r['params'] / 1e6, '.2f')} | "
-            f"{_fmt(r['macs'] / 1e6, ',.0f')} | {r['min_ms']:.2f} | {r['median_ms']:.2f} | {r['p90_ms']:.2f} | "
-            f"{r['mean_ms']:.2f} ± {r['std_ms']:.2f} | {r['runs']}/{r['runs_requested']} |"
-        )
-    for r in failed:
-        lines.append(
-            f"| {r['model']} | {r['source']} | {r['kind']} | – | – | failed: {r.get('error')} | | | | |"
-        )
-    return "\n".join(lines)
+    cells += [
+        (r["model"], r["source"], r["kind"], "–", "–", f"failed: {r.get('error')}", "", "", "", "")
+        for r in failed
+    ]
+    return markdown_table(RESULT_COLUMNS, cells)
 
 
 def correlation_table(correlations: dict[str, list[Correlation]]) -> str:
     """Markdown table: per group, Spearman and Kendall of latency with MACs and with params, with CIs."""
-    lines = [
-        "| runtime (settings) | n | Spearman ρ vs MACs | Spearman ρ vs params | Kendall τ vs MACs | Kendall τ vs params |",
-        "|---|---:|---|---|---|---|",
+    columns = [("runtime (settings)", "l"), ("n", "r")] + [
+        (f"{method} vs {x}", "l")
+        for method, x in (
+            ("Spearman ρ", "MACs"),
+            ("Spearman ρ", "params"),
+            ("Kendall τ", "MACs"),
+            ("Kendall τ", "params"),
+        )
     ]
+    cells = []
     for label, results in correlations.items():
         by = {(c.method, c.x): c for c in results}
-        cells = [
-            _ci(by.get(("spearman", "macs"))),
-            _ci(by.get(("spearman", "params"))),
-            _ci(by.get(("kendall", "macs"))),
-            _ci(by.get(("kendall", "params"))),
-        ]
+        keys = [("spearman", "macs"), ("spearman", "params"), ("kendall", "macs"), ("kendall", "params")]
         n = results[0].n if results else 0
-        lines.append(f"| {label} | {n} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        cells.append([label, n, *(_ci(by.get(key)) for key in keys)])
+    return markdown_table(columns, cells)
 
 
 def _ci(c: Correlation | None) -> str:
     if c is None:
         return "–"
+    if not c.defined:
+        return c.undefined_reason
     return f"{c.estimate:+.2f} [{c.ci_low:+.2f}, {c.ci_high:+.2f}] (p={c.pvalue:.2g})"
 
 
@@ -158,37 +201,121 @@ def environment_table(env: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def invocations_of(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The sweep invocations a results file records (a file from before ``invocations``: its one settings block)."""
+    if isinstance(document.get("invocations"), list):
+        return list(document["invocations"])
+    if "settings" in document or "environment" in document:
+        return [
+            {
+                "started_at": (document.get("environment") or {}).get("measured_at"),
+                "settings": document.get("settings", {}),
+                "environment": document.get("environment", {}),
+            }
+        ]
+    return []
+
+
+def _values(rows: Sequence[dict[str, Any]], key: str) -> list[Any]:
+    """The distinct values of ``key`` over ``rows``, in first-seen order."""
+    return list(dict.fromkeys(r.get(key) for r in rows))
+
+
+def _listed(values: Sequence[Any]) -> str:
+    return " / ".join(str(v) for v in values)
+
+
+def protocol_text(rows: Sequence[dict[str, Any]]) -> str:
+    """What every measurement did, read from the rows themselves (a resumed file can mix settings)."""
+    warmups = _values(rows, "warmup")
+    runs = _values(rows, "runs_requested")
+    caps = [c for c in _values(rows, "max_seconds") if c]
+    text = (
+        f"Latency = one inference at a fixed batch and input size: {_listed(warmups)} warm-up runs, then up to "
+        f"{_listed(runs)} timed runs per model and runtime"
+    )
+    if caps:
+        text += (
+            f", **the timed phase capped at {_listed([f'{c:g} s' for c in caps])} per model** (warm-up at half "
+            "that)"
+        )
+    return text + (
+        ". The minimum is the headline (MobileOne's protocol as commonly cited); median/p90/mean/std are kept, "
+        "raw samples are in `results.json`, and every row carries its own settings and environment."
+    )
+
+
 def markdown_report(
     rows: Sequence[dict[str, Any]],
-    environment: dict[str, Any],
     correlations: dict[str, list[Correlation]],
-    settings: dict[str, Any],
     *,
+    invocations: Sequence[dict[str, Any]] = (),
     figures: Sequence[str] = ("latency_vs_macs.png", "latency_vs_params.png"),
 ) -> str:
-    """The sweep's report: settings, environment, one table per runtime, correlations, figures, caveats."""
-    cap = settings.get("max_seconds")
-    capped = [r for r in rows if r.get("status") == "ok" and r["runs"] < r["runs_requested"]]
+    """The sweep's report: protocol, invocations, environment, one table per group, correlations, figures."""
+    ok = [r for r in rows if r.get("status") == "ok"]
+    capped = [r for r in ok if r["runs"] < r["runs_requested"]]
     parts = [
         "# mobilebone bench report",
         "",
-        f"{len([r for r in rows if r.get('status') == 'ok'])} measurements "
-        f"({len([r for r in rows if r.get('status') != 'ok'])} failed). Latency = one inference at batch "
-        f"{settings.get('batch_size')}, {settings.get('input_size')}×{settings.get('input_size')}, "
-        f"{settings.get('warmup')} warm-up runs, then up to {settings.get('runs')} timed runs; the minimum is the "
-        "headline (MobileOne's protocol as commonly cited), median/p90/mean/std are kept, raw samples are in "
-        "`results.json`. Params and MACs are of the deploy (reparameterized) form; models were timed in the "
-        f"{settings.get('form')} form.",
+        f"{len(ok)} measurements ({len(rows) - len(ok)} failed). {protocol_text(rows)}",
         "",
     ]
-    if cap:
+    if any(r.get("max_seconds") for r in rows):
         parts += [
-            f"Each model's timed phase was capped at {cap:g} s (warm-up at {cap / 2:g} s); "
-            f"{len(capped)} of the measurements stopped before {settings.get('runs')} runs — the `runs` column "
-            "says how many were done. Use `--max-seconds 0` for the full count.",
+            f"{len(capped)} of the {len(ok)} measurements stopped at the time cap before their requested "
+            "runs; the *runs done/requested* column says how many were done. `--max-seconds 0` removes the "
+            "cap.",
             "",
         ]
-    parts += ["## Environment", "", environment_table(environment), ""]
+    mismatched = [r for r in rows if r.get("form") != counted_form(r)]
+    parts += [
+        "Params and MACs are counted on the form that was timed — deploy (reparameterized) or train-time "
+        "(`--train-form`), named in each table's title"
+        + (
+            f"; except {len(mismatched)} rows written by an older mobilebone, whose counts are of the deploy form."
+            if mismatched
+            else "."
+        ),
+        "",
+    ]
+    if len(invocations) > 1:
+        parts += [
+            "## Invocations",
+            "",
+            "Rows of this file come from several runs of `mobilebone bench` (`--resume`); each row records its "
+            "own settings and environment in `results.json`.",
+            "",
+            markdown_table(
+                [
+                    ("#", "r"),
+                    ("started", "l"),
+                    ("runtimes", "l"),
+                    ("form", "l"),
+                    ("threads", "r"),
+                    ("runs", "r"),
+                ],
+                [
+                    (
+                        i,
+                        inv.get("started_at"),
+                        ", ".join(inv.get("settings", {}).get("runtimes", [])),
+                        inv.get("settings", {}).get("form"),
+                        inv.get("settings", {}).get("threads"),
+                        inv.get("settings", {}).get("runs"),
+                    )
+                    for i, inv in enumerate(invocations)
+                ],
+            ),
+            "",
+        ]
+    if invocations:
+        parts += [
+            "## Environment (latest invocation)",
+            "",
+            environment_table(invocations[-1]["environment"]),
+            "",
+        ]
     for label, group in group_rows(rows).items():
         parts += [f"## {label}", "", results_table(group), ""]
     parts += [

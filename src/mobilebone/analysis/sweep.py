@@ -3,6 +3,10 @@
 After each measurement the whole result set is rewritten atomically (``results.json`` with raw samples,
 ``results.csv``), so an interrupted sweep keeps everything measured so far; with ``resume`` a rerun skips
 the rows already measured with the same settings (failed rows are retried).
+
+A resumed file can hold rows of several invocations with different runtimes, threads or forms, so each
+row carries its own settings (and, when measured, its environment), and ``results.json`` lists every
+invocation (its settings and environment) under ``invocations`` instead of one top-level settings block.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from mobilebone.analysis.environment import capture_environment
 from mobilebone.analysis.latency import measure_latency
 from mobilebone.analysis.report import (
     group_rows,
+    invocations_of,
     markdown_report,
     read_json,
     write_atomic,
@@ -53,6 +58,13 @@ class SweepSettings:
     def form(self) -> str:
         """``deploy`` (reparameterized) or ``train-time``."""
         return "deploy" if self.deploy else "train-time"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able fields plus ``form``."""
+        data = asdict(self)
+        data["runtimes"] = list(self.runtimes)
+        data["form"] = self.form
+        return data
 
     def key(self, model: str, runtime: str) -> tuple[Any, ...]:
         """Identity of one measurement: model, runtime and every setting that changes the number."""
@@ -105,13 +117,19 @@ class Sweep:
         self.environment = capture_environment(settings.threads, deploy=settings.deploy)
         self.rows: list[dict[str, Any]] = []
         self.replaced = 0
+        self.invocations: list[dict[str, Any]] = []
         results = self.out_dir / RESULTS_JSON
         if results.exists():
-            previous = read_json(results)["rows"]
+            previous = read_json(results)
             if resume:
-                self.rows = [r for r in previous if r.get("status") == "ok"]
+                self.rows = [r for r in previous["rows"] if r.get("status") == "ok"]
+                self.invocations = invocations_of(previous)
             else:
-                self.replaced = len(previous)
+                self.replaced = len(previous["rows"])
+        self.invocation = len(self.invocations)  # this run's index, stored in each row it measures
+        self.invocations.append(
+            {"started_at": _now(), "settings": settings.to_dict(), "environment": self.environment}
+        )
 
     def done(self, model: str, runtime: str) -> bool:
         """Whether this measurement is already stored with the same settings."""
@@ -148,18 +166,25 @@ class Sweep:
                     on_row(row)
         return self.rows
 
-    def _build(self, entry: ZooEntry) -> tuple[nn.Module | None, dict[str, int | None], str | None]:
-        """Build the model and count its deploy-form params and MACs (batch 1); errors become the row's."""
+    def _build(self, entry: ZooEntry) -> tuple[nn.Module | None, dict[str, Any], str | None]:
+        """Build the model in the form to time and count *that* form's params and MACs (batch 1).
+
+        Deploy form (default): reparameterized. ``--train-form``: as built (branches, BatchNorm), eval mode,
+        so its train-time parameters and MACs are what the row reports beside its latency. Errors become
+        the row's.
+        """
+        form = self.settings.form
         try:
             train = entry.build()
-            deploy = entry.fuse(train)
-            counts: dict[str, int | None] = {
-                "params": count_params(deploy),
-                "macs": count_macs(deploy, self.settings.input_size).total,
+            model = entry.fuse(train) if self.settings.deploy else train.eval()
+            counts: dict[str, Any] = {
+                "params": count_params(model),
+                "macs": count_macs(model, self.settings.input_size).total,
+                "complexity_form": form,
             }
-            return (deploy if self.settings.deploy else train.eval()), counts, None
+            return model, counts, None
         except Exception as err:
-            return None, {"params": None, "macs": None}, _one_line(err)
+            return None, {"params": None, "macs": None, "complexity_form": form}, _one_line(err)
 
     def _measure(
         self,
@@ -182,6 +207,7 @@ class Sweep:
             "runs_requested": s.runs,
             "warmup": s.warmup,
             "max_seconds": s.max_seconds,
+            "invocation": self.invocation,
             **counts,
         }
         if model is not None and error is None:
@@ -218,15 +244,8 @@ class Sweep:
         self.save()
 
     def document(self) -> dict[str, Any]:
-        """The JSON document: tool, settings, environment and every row with its raw samples."""
-        settings = asdict(self.settings)
-        settings["form"] = self.settings.form
-        return {
-            "tool": "mobilebone bench",
-            "settings": settings,
-            "environment": self.environment,
-            "rows": self.rows,
-        }
+        """The JSON document: tool, every invocation (settings, environment) and every row with its samples."""
+        return {"tool": "mobilebone bench", "invocations": self.invocations, "rows": self.rows}
 
     def save(self) -> None:
         """Rewrite ``results.json`` and ``results.csv`` (each atomically)."""
@@ -244,13 +263,13 @@ class Sweep:
         """Write the study: ``report.md`` and the two scatter plots (PNG). Returns the correlations."""
         from mobilebone.analysis.plots import scatter_latency
 
+        self.save()  # also records this invocation when --resume found nothing left to measure
         correlations = self.correlations()
         groups = group_rows(self.rows)
         for predictor, filename in PLOTS.items():
             scatter_latency(groups, predictor, self.out_dir / filename)
-        settings = self.document()["settings"]
         text = markdown_report(
-            self.rows, self.environment, correlations, settings, figures=list(PLOTS.values())
+            self.rows, correlations, invocations=self.invocations, figures=list(PLOTS.values())
         )
         write_atomic(self.out_dir / REPORT_MD, text)
         return correlations

@@ -149,8 +149,6 @@ def default_models() -> list[ZooEntry]:
 
 def resolve_models(patterns: list[str]) -> list[ZooEntry]:
     """Zoo entries for names or shell-style globs, in the given order; unknown names raise ``ValueError``."""
-    import difflib
-
     known = zoo()
     chosen: dict[str, ZooEntry] = {}
     for pattern in patterns:
@@ -159,7 +157,7 @@ def resolve_models(patterns: list[str]) -> list[ZooEntry]:
         else:
             matched = [pattern] if pattern in known else []
         if not matched:
-            close = difflib.get_close_matches(pattern, list(known), n=3, cutoff=0.5)
+            close = suggestions(pattern, list(known))
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
             extra = "" if timm_available() or not pattern.startswith("timm/") else " (timm is not installed)"
             raise ValueError(
@@ -168,3 +166,20 @@ def resolve_models(patterns: list[str]) -> list[ZooEntry]:
         for name in matched:
             chosen.setdefault(name, known[name])
     return list(chosen.values())
+
+
+def suggestions(pattern: str, names: list[str], n: int = 3) -> list[str]:
+    """Zoo names close to ``pattern``, also matching the part after ``source/`` (``resnet18`` → ``torchvision/resnet18``)."""
+    import difflib
+
+    short: dict[str, list[str]] = {}
+    for name in names:
+        short.setdefault(name.rsplit("/", 1)[-1], []).append(name)
+    query = pattern.rsplit("/", 1)[-1]
+    found = list(short.get(query, []))  # exact short name: the prefixed entries first
+    if len(query) >= 4:  # then names containing it (``mobilenet_v3`` → its small and large variants)
+        found += [name for key, entries in short.items() if query in key for name in entries]
+    for match in difflib.get_close_matches(query, list(short), n=n, cutoff=0.6):
+        found += short[match]
+    found += difflib.get_close_matches(pattern, names, n=n, cutoff=0.5)
+    return [name for name in dict.fromkeys(found) if name != pattern][:n]

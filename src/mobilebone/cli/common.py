@@ -23,3 +23,24 @@ def expand_model_names(patterns: list[str]) -> list[str]:
             raise ValueError(f"no model matches {pattern!r}; run `mobilebone list`")
         names.extend(n for n in matched if n not in names)
     return names
+
+
+def at_least(flag: str, value: int | float, minimum: int | float) -> None:
+    """Raise a one-line ``ValueError`` naming ``flag`` unless ``value >= minimum``."""
+    if value < minimum:
+        raise ValueError(f"{flag} must be >= {minimum:g}, got {value:g}")
+
+
+def resolve_runtimes(requested: list[str]) -> tuple[str, ...]:
+    """Runtime names from ``--runtimes`` (space- or comma-separated, ``auto`` allowed), unavailable ones rejected."""
+    from mobilebone.analysis.runtimes import check_runtime
+
+    names: list[str] = []
+    for item in requested:
+        for name in filter(None, (n.strip() for n in item.split(","))):
+            resolved = check_runtime(name)
+            if resolved not in names:
+                names.append(resolved)
+    if not names:
+        raise ValueError("--runtimes needs at least one runtime")
+    return tuple(names)

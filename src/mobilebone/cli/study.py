@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         default=list(DEFAULT_RUNTIMES),
         metavar="RT",
-        help="eager, compile, onnxruntime, onnxruntime-cuda, cuda or auto (default: eager onnxruntime)",
+        help="eager, compile, onnxruntime, onnxruntime-cuda, cuda or auto (= the fastest CPU runtime) (default: eager onnxruntime)",
     )
     parser.add_argument("--runs", type=int, default=1000, help="timed runs per network (default: 1000)")
     parser.add_argument("--warmup", type=int, default=50, help="untimed warm-up runs (default: 50)")
@@ -60,26 +60,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _at_least(flag: str, value: int | float, minimum: int) -> None:
-    if value < minimum:
-        raise ValueError(f"{flag} must be >= {minimum}, got {value:g}")
-
-
-def _runtimes(requested: list[str]) -> tuple[str, ...]:
-    """Resolve names (space- or comma-separated, ``auto`` allowed), rejecting unavailable ones."""
-    from mobilebone.analysis.runtimes import check_runtime
-
-    names: list[str] = []
-    for item in requested:
-        for name in filter(None, (n.strip() for n in item.split(","))):
-            resolved = check_runtime(name)
-            if resolved not in names:
-                names.append(resolved)
-    if not names:
-        raise ValueError("--runtimes needs at least one runtime")
-    return tuple(names)
-
-
 def build_cases(study: str, input_size: int | None, batch_size: int) -> tuple[str, list[Any], list[str]]:
     """The title, cases and report notes of ``study`` at the requested input."""
     from mobilebone.studies import activations, attention, blocks
@@ -104,21 +84,22 @@ def build_cases(study: str, input_size: int | None, batch_size: int) -> tuple[st
 def run(args: argparse.Namespace) -> int:
     """Validate the flags, run the study with a progress bar, print the tables, write the outputs."""
     from mobilebone.analysis.environment import usable_cores
+    from mobilebone.cli.common import at_least, resolve_runtimes
     from mobilebone.cli.common import console as make_console
     from mobilebone.studies.report import OUTPUT_FILES, write_outputs
     from mobilebone.studies.run import StudySettings
 
-    _at_least("--runs", args.runs, 1)
-    _at_least("--warmup", args.warmup, 0)
-    _at_least("--batch-size", args.batch_size, 1)
-    _at_least("--rounds", args.rounds, 1)
+    at_least("--runs", args.runs, 1)
+    at_least("--warmup", args.warmup, 0)
+    at_least("--batch-size", args.batch_size, 1)
+    at_least("--rounds", args.rounds, 1)
     if args.max_seconds < 0:
         raise ValueError(f"--max-seconds must be >= 0, got {args.max_seconds:g}")
     if args.input_size is not None:
-        _at_least("--input-size", args.input_size, 32)
+        at_least("--input-size", args.input_size, 32)
     threads = args.threads if args.threads is not None else usable_cores()
-    _at_least("--threads", threads, 1)
-    runtimes = _runtimes(args.runtimes)
+    at_least("--threads", threads, 1)
+    runtimes = resolve_runtimes(args.runtimes)
     out = args.out or f"mobilebone-study/{args.study}"
     if os.path.exists(out) and not os.path.isdir(out):  # fail before minutes of measuring, not after
         raise ValueError(f"--out {out!r} is a file; give a folder")
@@ -158,9 +139,11 @@ def _run_with_progress(
 
         def on_start(case: Any, runtime: str) -> None:
             progress.update(task, description=f"{case.name} ({runtime})")
-            progress.advance(task)
 
-        return run_study(study, title, cases, settings, on_start=on_start, notes=notes)
+        def on_done(case: Any, runtime: str) -> None:
+            progress.advance(task)  # after the measurement, so the bar shows finished cases
+
+        return run_study(study, title, cases, settings, on_start=on_start, on_done=on_done, notes=notes)
 
 
 def _print_tables(result: Any, console: Any) -> None:

@@ -51,16 +51,22 @@ class SEReLU(nn.Module):
 class DynamicReLU(nn.Module):
     """Dynamic ReLU (Chen et al., "Dynamic ReLU", ECCV 2020, arXiv 2003.10027), variants A and B.
 
-    §3.1 defines, for channel c with K linear pieces,
-        y_c = max_{1≤k≤K} ( a_c^k(x) · x_c + b_c^k(x) ),
-    where the coefficients come from a hyper-function θ(x) of the whole input (§3.2 "Implementation"):
+    Definition (the paper's method section, "Dynamic ReLU"), for channel c with K linear pieces:
+        y_c = f_θ(x)(x_c) = max_{1≤k≤K} ( a_c^k(x) · x_c + b_c^k(x) ),
+    where the coefficients come from a hyper-function θ(x) of the whole input, implemented like SE:
     global average pool → FC (C → C/R) → ReLU → FC → normalised to [-1, 1] by 2σ(·) − 1, giving the
-    residuals Δa, Δb; then a^k = α^k + λ_a·Δa^k and b^k = β^k + λ_b·Δb^k with λ_a = 1.0, λ_b = 0.5 and
-    initial values α^1 = 1, α^k = β^k = 0 otherwise (so at Δ = 0 the function is ReLU). K = 2.
-    §3.3 variants: **A** ("spatial and channel-shared") outputs 2K numbers shared by every channel and
-    position; **B** ("channel-wise") outputs 2K·C numbers, one set per channel. (Variant C, also
-    spatial-wise, is not part of the MobileOne study.) R = 4 (the reduction used by the public
-    implementations; the paper studies several).
+    residuals Δa, Δb; then
+        a_c^k(x) = α^k + λ_a·Δa_c^k(x),   b_c^k(x) = β^k + λ_b·Δb_c^k(x),
+    with λ_a = 1.0, λ_b = 0.5, α^1 = 1 and α^k = β^k = 0 otherwise (so at Δ = 0 the function is ReLU),
+    K = 2. Variants: **A** ("spatial and channel-shared") outputs 2K numbers shared by every channel and
+    position; **B** ("spatial-shared and channel-wise") outputs 2K·C numbers, one set per channel.
+    (Variant C, also spatial-wise, is not part of the MobileOne study.)
+
+    Sources and what is unverified: the paper's PDF was not reachable here, so its equation numbers and
+    subsection numbers are **not verified** and are not cited; the two equations above, K = 2, the
+    λ values, the initial α, β and the A/B/C definitions agree with the paper's abstract/introduction and
+    with two independent secondary transcriptions of its method section. The reduction **R = 4 comes from public
+    implementations** (e.g. ``Islanna/DynamicReLU`` ``dyrelu.py``, ``reduction=4``), not from the paper.
     """
 
     def __init__(
@@ -108,16 +114,23 @@ class DynamicReLU(nn.Module):
 
 
 class DynamicShiftMax(nn.Module):
-    """Dynamic Shift-Max (Li et al., "MicroNet", ICCV 2021, arXiv 2108.05894, §3.3 "Dynamic Shift-Max").
+    """Dynamic Shift-Max (Li et al., "MicroNet", ICCV 2021, arXiv 2108.05894, section "Dynamic Shift-Max").
 
-    With C channels split into G groups, x^{C/G}_j(i) = x_{(i + j·C/G) mod C} is the input circularly
-    shifted by j groups along the channel axis, and (the section's defining equation; its number in the
-    PDF was not verified here)
+    With C channels split into G groups, x_{C/G}(i, j) = x_{(i + j·C/G) mod C} is the input circularly
+    shifted by j groups along the channel axis, and the activation is
         y_i = max_{1≤k≤K} Σ_{j=0}^{J-1} a^k_{i,j}(x) · x_{(i + j·C/G) mod C}
     with J = 2 (each output mixes its own channel and the one C/G further), K = 2. The coefficients
     a^k_{i,j}(x) come from a hyper-function "as in Dynamic ReLU": global average pool → FC (C → C/R)
-    → ReLU → FC (→ C·J·K), normalised to [-1, 1]. MicroNet's official code normalises with a hard
-    sigmoid (2·hsigmoid(·) − 1), used here; initial value a^1_{i,0} = 1, others 0 (ReLU at Δ = 0).
+    → ReLU → FC (→ C·J·K), normalised to [-1, 1] by 2·hsigmoid(·) − 1; initial value a^1_{i,0} = 1,
+    others 0 (ReLU at Δ = 0). R = 4, hidden width rounded to a multiple of 4 (at least 4).
+
+    Sources and what is unverified: the paper's PDF was not reachable here, so its equation number is
+    **not verified** and not cited; the equation above agrees with a secondary transcription of the
+    paper. The normalisation, R, the hidden-width rounding and the initial values follow MicroNet's
+    official code (``liyunsheng13/micronet`` ``backbone/activation.py``, ``DYShiftMax``), which differs
+    from the equation in two ways we do *not* copy: its shifted copy also rotates by one channel inside
+    the group (channel q of group g reads channel q+1 of group g+1), and its network builder passes
+    ``act_max=2``, which widens the coefficient residuals to [-2, 2] (the class default gives [-1, 1]).
     """
 
     def __init__(

@@ -1,16 +1,19 @@
-"""A study's outputs: results.csv, results.json, report.md and latency.png, each written atomically."""
+"""A study's outputs: results.csv, results.json, report.md and latency.png, each written atomically.
+
+The writers and table helpers are ``mobilebone.analysis.report``'s (the ``bench`` report); only the
+columns and the report's layout are the study's own.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mobilebone.analysis.report import environment_table, write_atomic, write_json
+from mobilebone.analysis import report as bench_report
+from mobilebone.analysis.report import environment_table, markdown_table, write_atomic, write_json
 from mobilebone.studies.run import StudyResult
 
 CSV_FIELDS = (
@@ -46,36 +49,84 @@ MACS_NOTE = (
 
 def write_csv(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
     """One line per case × runtime with the ``CSV_FIELDS`` columns (raw samples are in the JSON)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in CSV_FIELDS})
-    return write_atomic(path, buffer.getvalue())
+    return bench_report.write_csv(rows, path, CSV_FIELDS)
 
 
 def _ms(value: Any) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
+RESULT_COLUMNS = (
+    ("group", "l"),
+    ("case", "l"),
+    ("params (M)", "r"),
+    ("MMACs", "r"),
+    ("min (ms)", "r"),
+    ("median (ms)", "r"),
+    ("× first of group", "r"),
+    ("runs done/requested", "r"),
+    ("paper", "l"),
+)
+
+
 def results_table(rows: Sequence[dict[str, Any]]) -> str:
     """Markdown table of one runtime's rows, in study order, grouped by their ``group``."""
-    lines = [
-        "| group | case | params (M) | MMACs | min (ms) | median (ms) | × first of group | paper |",
-        "|---|---|---:|---:|---:|---:|---:|---|",
-    ]
+    cells = []
     for r in rows:
         if r.get("status") != "ok":
-            lines.append(
-                f"| {r['group']} | {r['case']} | – | – | failed: {r.get('error')} | | | {r['paper']} |"
+            cells.append(
+                (r["group"], r["case"], "–", "–", f"failed: {r.get('error')}", "", "", "", r["paper"])
             )
             continue
         ratio = "–" if r.get("vs_baseline") is None else f"{r['vs_baseline']:.2f}×"
-        lines.append(
-            f"| {r['group']} | {r['case']} | {r['params'] / 1e6:.2f} | {r['macs'] / 1e6:,.1f} | "
-            f"{_ms(r['min_ms'])} | {_ms(r['median_ms'])} | {ratio} | {r['paper'] or '–'} |"
+        cells.append(
+            (
+                r["group"],
+                r["case"],
+                f"{r['params'] / 1e6:.2f}",
+                f"{r['macs'] / 1e6:,.1f}",
+                _ms(r["min_ms"]),
+                _ms(r["median_ms"]),
+                ratio,
+                bench_report.runs_cell(r),
+                r["paper"] or "–",
+            )
         )
-    return "\n".join(lines)
+    return markdown_table(RESULT_COLUMNS, cells)
+
+
+def comparison_table(
+    rows: Sequence[dict[str, Any]],
+    runtimes: Sequence[str],
+    *,
+    groups: Sequence[str] | None = None,
+    paper: bool = True,
+) -> str:
+    """Markdown table with the runtimes side by side: per case, min latency and × first of group in each.
+
+    ``groups`` keeps only those groups (default: all); the group name is written once, on its first row.
+    This is the table ``docs/studies.md`` quotes, so the docs can be checked against ``results.json``.
+    """
+    by_key = {(r["case"], r["runtime"]): r for r in rows}
+    cases = [r for r in rows if r["runtime"] == runtimes[0] and (groups is None or r["group"] in groups)]
+    columns = [("group", "l"), ("case", "l"), ("params (M)", "r"), ("MMACs", "r")]
+    for runtime in runtimes:
+        columns += [(f"{runtime} min (ms)", "r"), (f"{runtime} ×", "r")]
+    if paper:
+        columns.append(("paper", "l"))
+    cells, previous = [], None
+    for first in cases:
+        line = [first["group"] if first["group"] != previous else "", first["case"]]
+        previous = first["group"]
+        line += [f"{first['params'] / 1e6:.2f}", f"{first['macs'] / 1e6:,.1f}"]
+        for runtime in runtimes:
+            r = by_key.get((first["case"], runtime), {})
+            ok = r.get("status") == "ok"
+            line += [_ms(r.get("min_ms")) if ok else "failed", f"{r['vs_baseline']:.2f}" if ok else "–"]
+        if paper:
+            line.append(first["paper"] or "–")
+        cells.append(line)
+    return markdown_table(columns, cells)
 
 
 def case_table(rows: Sequence[dict[str, Any]]) -> str:
@@ -105,6 +156,8 @@ def markdown_report(result: StudyResult, figure: str = "latency.png") -> str:
         case_table(result.rows),
         "",
     ]
+    if len(s.runtimes) > 1:
+        parts += ["## Runtimes side by side", "", comparison_table(result.rows, s.runtimes), ""]
     for runtime in s.runtimes:
         rows = [r for r in result.rows if r["runtime"] == runtime]
         parts += [f"## {runtime}", "", results_table(rows), ""]

@@ -124,9 +124,14 @@ def run_study(
     settings: StudySettings,
     *,
     on_start: Callable[[StudyCase, str], None] | None = None,
+    on_done: Callable[[StudyCase, str], None] | None = None,
     notes: Sequence[str] = (),
 ) -> StudyResult:
-    """Time every case in every runtime; a case that fails in a runtime becomes a row with its error."""
+    """Time every case in every runtime; a case that fails in a runtime becomes a row with its error.
+
+    ``on_start`` is called before and ``on_done`` after each (case, runtime) measurement of each round,
+    whether it succeeded or failed (a progress bar advances in ``on_done``).
+    """
     if settings.rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {settings.rounds}")
     models: dict[str, nn.Module] = {}
@@ -141,7 +146,9 @@ def run_study(
         for case in cases:
             for runtime in settings.runtimes:
                 key = (case.name, runtime)
-                if key in errors:
+                if key in errors:  # failed in an earlier round: not retried, but counted as done
+                    if on_done is not None:
+                        on_done(case, runtime)
                     continue
                 if on_start is not None:
                     on_start(case, runtime)
@@ -158,8 +165,10 @@ def run_study(
                     )
                 except (ValueError, RuntimeError) as err:  # export/parity failures are ValueErrors
                     errors[key] = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-                    continue
-                samples.setdefault(key, []).append(result)
+                else:
+                    samples.setdefault(key, []).append(result)
+                if on_done is not None:
+                    on_done(case, runtime)
     out = StudyResult(study, title, settings, notes=list(notes))
     for case in cases:
         for runtime in settings.runtimes:
