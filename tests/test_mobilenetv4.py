@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from mobilebone import create_model, reparameterize_model
 from mobilebone.checkpoints.formats.timm import mobilenetv4_to_mobilebone
@@ -18,42 +18,17 @@ from mobilebone.models.mobilenetv4.blocks import MobileMQABlock, UniversalInvert
 from mobilebone.models.mobilenetv4.specs import SPECS, MQASpec, UIBSpec
 from mobilebone.registry import IMAGENET_MEAN, IMAGENET_STD, get_entry
 from mobilebone.reparam.fuse import fold_affine_into_conv1x1, scale_conv_output
-from mobilebone.testing import max_relative_error, randomize_batchnorm
+from mobilebone.testing import (
+    calibrate_batchnorm,
+    max_relative_error,
+    randomize_batchnorm,
+    randomize_layer_scale,
+)
 
 VARIANTS = ["conv_small", "conv_medium", "conv_large", "hybrid_medium", "hybrid_large"]
 HYBRIDS = ["mobilenetv4_hybrid_medium", "mobilenetv4_hybrid_large"]
 # Not a multiple of 32 and giving odd token grids: 13×9 at stride 16 (K/V reduced to 7×5), 7×5 at 32.
 ODD_INPUT = (1, 3, 200, 136)
-
-
-@torch.no_grad()
-def randomize_layer_scale(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Set every layer-scale γ to U[0.5, 1.5] (the 1e-5 init would make the hybrids' blocks vanish)."""
-    generator = torch.Generator().manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, LayerScale2d):
-            module.gamma.copy_(0.5 + torch.rand(module.gamma.shape, generator=generator))
-    return model
-
-
-@torch.no_grad()
-def calibrate_batchnorm(model: nn.Module, x: Tensor) -> nn.Module:
-    """Set every BN's running statistics to those of ``x``'s activations (one train-mode pass).
-
-    With γ = O(1), statistics unrelated to the activations (``randomize_batchnorm`` alone) let the hybrids'
-    residual stream grow to ~1e4 and attention logits to ~1e5: such a network amplifies float32 rounding
-    by ~1e3 (its own float32 output is off by ~1e-4), which would hide or fake a fusion error. Calibrated
-    statistics are non-trivial (means ≠ 0, variances ≠ 1) and keep activations O(1), as in a trained net.
-    """
-    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # cumulative average: after one batch, exactly its statistics
-    model.train()
-    model(x)
-    for norm in norms:
-        norm.momentum = 0.1
-    return model.eval()
 
 
 def _random_model(name: str, dtype: torch.dtype = torch.float64) -> nn.Module:

@@ -146,3 +146,16 @@ def test_predict_errors_are_one_line(
     assert main(["predict", image, "--weights", weight_arg, "--model", "mobileone_s0"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("mobilebone predict: error:") and expected in err and "\n" not in err
+
+
+def test_predict_with_fused_fine_tuned_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A fused 10-class checkpoint (`convert --reparameterize` of a fine-tune): the model is built from it.
+    model = randomize_batchnorm(mobilebone.create_model("mobileone_s0", num_classes=10), seed=4)
+    fused = mobilebone.reparameterize_model(model)
+    weights = save_native(fused, tmp_path / "s0_10.safetensors", model_name="mobileone_s0")
+    image = make_image(tmp_path / "x.png", (96, 80), seed=6)
+    assert main(["predict", str(image), "--weights", str(weights), "--top-k", "1"]) == 0
+    names = _predictions(capsys.readouterr().out)[str(image)]
+    with torch.no_grad():
+        index = int(fused.eval()(eval_transform(fused.pretrained_cfg)(Image.open(image))[None]).argmax())
+    assert names == [f"class {index}"]

@@ -26,6 +26,45 @@ def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
     return model
 
 
+@torch.no_grad()
+def randomize_layer_scale(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Set every layer-scale γ to U[0.5, 1.5], in place (the 1e-5 init makes the hybrids' blocks vanish).
+
+    Any module whose class name starts with ``LayerScale`` and that holds a ``gamma`` parameter counts,
+    so timm's ``LayerScale2d`` is covered as well as ours.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        gamma = getattr(module, "gamma", None)
+        if type(module).__name__.startswith("LayerScale") and isinstance(gamma, nn.Parameter):
+            gamma.copy_(0.5 + torch.rand(gamma.shape, generator=generator))
+    return model
+
+
+@torch.no_grad()
+def calibrate_batchnorm(model: nn.Module, x: Tensor) -> nn.Module:
+    """Set every BN's running statistics to those of ``x``'s activations (one train-mode pass); eval mode.
+
+    With γ = O(1), statistics unrelated to the activations (``randomize_batchnorm`` alone) let the hybrids'
+    residual stream grow to ~1e4 and attention logits to ~1e5, and MobileOne-S4's activations to ~1e6,
+    which saturates its Squeeze-Excite gates: such a network amplifies float32 rounding by ~1e3 and barely
+    depends on some of its blocks, which would hide or fake a fusion error. Calibrated statistics are
+    non-trivial (means ≠ 0, variances ≠ 1) and keep activations O(1) on ``x``, as in a trained net.
+    Evaluate on ``x`` itself (or a batch containing it) where the deep stages see only a few positions:
+    at 64 px, statistics from a handful of other images can still leave some channels amplifying.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average: after one batch, exactly its statistics
+    model.train()
+    model(x)
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
+    return model.eval()
+
+
 def max_relative_error(actual: Tensor, expected: Tensor) -> float:
     """``max |actual − expected| / max |expected|``: the error measure used for all equivalence checks."""
     scale = expected.abs().max().clamp_min(torch.finfo(expected.dtype).tiny)

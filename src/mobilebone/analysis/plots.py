@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from mobilebone.analysis.correlation import rank_correlation
+from mobilebone.atomic import atomic_path
 
 # Counted on the form that was timed (deploy unless --train-form; the panel title names it).
 AXIS_LABELS = {"macs": "MACs (millions, form timed)", "params": "parameters (millions, form timed)"}
@@ -77,15 +76,16 @@ def scatter_latency(
     ]
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".png", dir=target.parent)
-    os.close(fd)
+    return save_figure(fig, path, dpi=110)
+
+
+def save_figure(fig: Any, path: str | Path, *, dpi: int) -> Path:
+    """Save a matplotlib figure atomically (``mobilebone.atomic``: the format follows the suffix), then close it."""
+    import matplotlib.pyplot as plt
+
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi)
     finally:
         plt.close(fig)
-    return target
+    return Path(path)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from mobilebone.analysis.correlation import Correlation
+from mobilebone.atomic import atomic_open
 
 # One CSV column per field; raw samples, environment and runtime details go to the JSON only.
 ROW_FIELDS = (
@@ -43,19 +42,10 @@ GROUP_FIELDS = ("runtime", "form", "batch_size", "input_size", "threads")
 
 
 def write_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a synced temporary sibling and ``os.replace``: never a partial file."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    """Write ``text`` (UTF-8) to ``path`` atomically (``mobilebone.atomic``): never a partial file."""
+    with atomic_open(path) as handle:
+        handle.write(text.encode("utf-8"))
+    return Path(path)
 
 
 def write_csv(rows: Sequence[dict[str, Any]], path: str | Path, fields: Sequence[str] = ROW_FIELDS) -> Path:

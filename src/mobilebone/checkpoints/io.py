@@ -32,8 +32,48 @@ _SAFE_EXTRA_GLOBALS: list[Any] = [argparse.Namespace]  # timm training checkpoin
 StateDict = dict[str, Tensor]
 
 
+ACCEPTED = (
+    "mobilebone reads .safetensors files and PyTorch checkpoints written by torch.save "
+    "(.pth, .pth.tar, .pt, .bin, .ckpt)"
+)
+AGAIN = "download or save it again"
+
+
 def _fail(path: Path, problem: str, fix: str) -> CheckpointError:
     return CheckpointError(f"cannot load {path}: {problem}; {fix}")
+
+
+def _looks_like_text(head: bytes) -> bool:
+    """True when the first bytes decode as UTF-8 and are (almost) all printable or whitespace."""
+    for cut in range(4):  # the 512-byte window may end inside a multi-byte character
+        try:
+            text = head[: len(head) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return bool(text) and sum(c.isprintable() or c in "\t\r\n" for c in text) >= 0.95 * len(text)
+    return False
+
+
+def unreadable(path: Path, expected: str = "checkpoint") -> CheckpointError:
+    """A one-line error for a file that could not be read, saying what its first bytes show it is."""
+    with path.open("rb") as handle:
+        head = handle.read(512)
+    if head.startswith(b"PK\x03\x04"):
+        return _fail(path, "it is a PyTorch checkpoint whose zip archive is truncated or corrupted", AGAIN)
+    if head[:1] == b"\x80":
+        return _fail(path, "it is a truncated or corrupted pickle (an old-style PyTorch checkpoint)", AGAIN)
+    if head[8:10] == b'{"':  # 8-byte header length, then the JSON header
+        return _fail(path, "it is a truncated or corrupted safetensors file", AGAIN)
+    if head.startswith(b"\x89HDF"):
+        what = "an HDF5 file (Keras?)"
+    elif head.startswith(b"\x1f\x8b"):
+        what = "a gzip archive (unpack it first)"
+    elif _looks_like_text(head):
+        what = "a text file"
+    else:
+        what = "a binary file of unknown type"
+    noun = "safetensors file" if expected == "safetensors" else "checkpoint"
+    return _fail(path, f"it is {what}, not a {noun}", ACCEPTED)
 
 
 def is_safetensors(path: Path) -> bool:
@@ -54,7 +94,7 @@ def check_file(path: str | Path) -> Path:
     if not path.is_file():
         raise _fail(path, "it is not a file", "pass the checkpoint file itself")
     if path.stat().st_size == 0:
-        raise _fail(path, "the file is empty", "download or save the checkpoint again")
+        raise _fail(path, "the file is empty", AGAIN)
     return path
 
 
@@ -66,10 +106,8 @@ def read_safetensors(path: Path) -> tuple[StateDict, dict[str, str]]:
         with safe_open(str(path), framework="pt", device="cpu") as handle:  # type: ignore[no-untyped-call]
             metadata = dict(handle.metadata() or {})
             tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
-    except (SafetensorError, OSError, ValueError) as err:
-        raise _fail(
-            path, f"corrupted or truncated safetensors file ({err})", "download or save it again"
-        ) from None
+    except (SafetensorError, OSError, ValueError):
+        raise unreadable(path, "safetensors") from None
     return tensors, metadata
 
 
@@ -106,9 +144,7 @@ def _describe_refusal(path: Path, message: str) -> CheckpointError:
             "mobilebone only reads tensors; if you trust the file, re-save its state dict "
             "(torch.save(model.state_dict(), ...)) or convert it to .safetensors",
         )
-    return _fail(
-        path, "not a valid PyTorch checkpoint (corrupted, truncated or another file type)", "save it again"
-    )
+    return unreadable(path)
 
 
 def read_torch(path: Path) -> Any:
@@ -120,11 +156,9 @@ def read_torch(path: Path) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise _describe_refusal(path, str(err)) from None
-    except (RuntimeError, EOFError, OSError, ValueError, AttributeError, ImportError, KeyError) as err:
-        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise _fail(
-            path, f"corrupted or truncated checkpoint ({detail[:160]})", "download or save it again"
-        ) from None
+    # Arbitrary bytes make the unpickler fail in arbitrary ways (IndexError, struct.error, ...).
+    except Exception:
+        raise unreadable(path) from None
 
 
 def strip_prefixes(state_dict: Mapping[str, Tensor]) -> StateDict:
@@ -172,7 +206,5 @@ def read_checkpoint(path: str | Path) -> tuple[StateDict, dict[str, str]]:
         tensors, metadata = read_safetensors(path)
         return strip_prefixes(tensors), metadata
     if path.name.endswith(".safetensors"):
-        raise _fail(
-            path, "not a valid safetensors file (corrupted or truncated)", "download or save it again"
-        )
+        raise unreadable(path, "safetensors")
     return unwrap(read_torch(path), origin=str(path)), {}

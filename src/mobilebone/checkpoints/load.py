@@ -63,7 +63,9 @@ class Checkpoint:
         """The eval preprocessing the weights come with (tag or native metadata), ``{}`` if unknown."""
         if self.tag is not None:
             return dict(self.tag.cfg())
-        return dict(native_config(self.metadata).get("pretrained_cfg") or {})
+        cfg = native_config(self.metadata).get("pretrained_cfg") or {}
+        # JSON has no tuples; timm's (and the tags') cfg values are tuples: input_size, mean, std.
+        return {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}
 
 
 def read(source: str | Path | Mapping[str, Any], arch: str | None = None) -> Checkpoint:
@@ -83,6 +85,11 @@ def read(source: str | Path | Mapping[str, Any], arch: str | None = None) -> Che
             path = download(tag)
         else:
             path = Path(text).expanduser()
+            if not path.exists() and (text.startswith("hf-hub:") or "://" in text):
+                raise CheckpointError(
+                    f"{text}: URLs and hf-hub: names are not fetched; pass a weight tag (arch.tag, see "
+                    f"`mobilebone list --pretrained`) or download the file and pass its path"
+                )
             if not path.exists():
                 raise FileNotFoundError(
                     f"checkpoint not found: {text} (neither a file nor a known weight tag); check the path "
@@ -118,9 +125,16 @@ def _shape(t: Tensor) -> str:
     return "(" + ", ".join(str(s) for s in t.shape) + ")"
 
 
+def plural(count: int, noun: str) -> str:
+    """``noun`` for one, its English plural otherwise ("key" → "keys", "mismatch" → "mismatches")."""
+    if count == 1:
+        return noun
+    return noun + ("es" if noun.endswith(("s", "sh", "ch", "x", "z")) else "s")
+
+
 def _listing(count: int, noun: str, items: list[str]) -> str:
     more = f", … {count - len(items)} more" if count > len(items) else ""
-    return f"{count} {noun}{'s' if count != 1 else ''} ({', '.join(items)}{more})"
+    return f"{count} {plural(count, noun)} ({', '.join(items)}{more})"
 
 
 def _hint(ckpt: Checkpoint, model: nn.Module, shape_keys: list[str]) -> str:
@@ -170,9 +184,7 @@ def load_state(
                 f"{k}: checkpoint {_shape(state[k])} vs model {_shape(expected[k])}"
                 for k in mismatched[:_SHOWN]
             ]
-            parts.append(
-                _listing(len(mismatched), "shape mismatch", shown).replace("mismatchs", "mismatches")
-            )
+            parts.append(_listing(len(mismatched), "shape mismatch", shown))
         form = "fused" if is_fused_state(list(expected)) else "train-time"
         report = (
             f"checkpoint {ckpt.origin} ({ckpt.layout.describe()}) does not fit {_model_name(model)} "

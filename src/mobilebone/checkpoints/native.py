@@ -3,23 +3,21 @@
 Metadata (all strings, as safetensors requires): ``format`` = ``"mobilebone"``, ``format_version``,
 ``model_name`` (``arch`` or ``arch.tag``), ``config`` (JSON: architecture, num_classes, in_chans,
 inference_mode, pretrained_cfg), ``fused`` (``"true"``/``"false"``) and ``mobilebone_version``.
-Files are written atomically (temporary file + ``os.replace``), so a failure never leaves half a file.
+Files are written atomically (``mobilebone.atomic``), so a failure never leaves half a file.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from mobilebone.atomic import atomic_path
 from mobilebone.checkpoints.detect import is_fused_state
-from mobilebone.checkpoints.errors import CheckpointError
-from mobilebone.checkpoints.io import check_file, is_safetensors, read_safetensors
+from mobilebone.checkpoints.io import check_file, is_safetensors, read_safetensors, unreadable
 
 FORMAT_NAME = "mobilebone"
 FORMAT_VERSION = "1"
@@ -43,18 +41,11 @@ def _jsonable(value: Any) -> Any:
 
 
 def atomic_save_safetensors(tensors: Mapping[str, Any], path: Path, metadata: dict[str, str]) -> Path:
-    """Write ``tensors`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    """Write ``tensors`` and ``metadata`` to the safetensors file ``path`` atomically (``atomic_path``)."""
     from safetensors.torch import save_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        save_file(dict(tensors), tmp_name, metadata=metadata)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        save_file(dict(tensors), str(tmp), metadata=metadata)
     return path
 
 
@@ -105,17 +96,15 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     file = check_file(path)
     if not is_safetensors(file):
         if file.name.endswith(".safetensors"):
-            raise CheckpointError(f"cannot read {file}: not a valid safetensors file; save it again")
+            raise unreadable(file, "safetensors")
         return {}
     from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(file), framework="pt") as handle:  # type: ignore[no-untyped-call]
             return dict(handle.metadata() or {})
-    except (SafetensorError, OSError) as err:
-        raise CheckpointError(
-            f"cannot read {file}: corrupted safetensors file ({err}); save it again"
-        ) from None
+    except (SafetensorError, OSError):
+        raise unreadable(file, "safetensors") from None
 
 
 def native_config(metadata: Mapping[str, str]) -> dict[str, Any]:

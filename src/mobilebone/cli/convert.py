@@ -31,12 +31,9 @@ def run(args: argparse.Namespace) -> int:
     """Read, load strictly (the check), optionally fuse, save atomically."""
     from pathlib import Path
 
-    import torch
-
-    from mobilebone import create_model, reparameterize_model
-    from mobilebone.checkpoints import save_native
-    from mobilebone.checkpoints.load import load_into, read
-    from mobilebone.checkpoints.tags import tag_cfg
+    from mobilebone import reparameterize_model
+    from mobilebone.checkpoints import model_for_checkpoint, save_native
+    from mobilebone.checkpoints.load import read
     from mobilebone.cli.main import CliError
 
     dst = Path(args.dst).expanduser()
@@ -44,24 +41,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"DST must be a .safetensors file, got {args.dst!r}")
     if dst.is_dir():
         raise CliError(f"DST {args.dst!r} is a folder; give a file name ending in .safetensors")
-    name = args.model.split(".", 1)[0] if args.model else None
-    ckpt = read(args.src, arch=name)
-    model_name = args.model or ckpt.model_name
-    if not model_name:
-        raise CliError(
-            f"{args.src} does not say which model it holds; pass --model NAME (see `mobilebone list`)"
-        )
-    model = create_model(
-        model_name,
-        num_classes=ckpt.num_classes,
-        in_chans=ckpt.in_chans or 3,
-        inference_mode=ckpt.layout.fused,
-    )
-    with torch.no_grad():
-        load_into(model, ckpt, strict=True)
-    cfg = {**tag_cfg(model_name), **ckpt.cfg()}  # the weights' own record wins over the name's tag
-    if cfg:
-        model.pretrained_cfg.update(cfg)  # type: ignore[union-attr, operator]
+    ckpt = read(args.src, arch=args.model.split(".", 1)[0] if args.model else None)
+    model, model_name = model_for_checkpoint(ckpt, args.model)
     if args.reparameterize:
         model = reparameterize_model(model)
     out = save_native(model, dst, model_name=model_name)

@@ -19,9 +19,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("name", metavar="NAME", help="model name (see `mobilebone list`)")
     parser.add_argument("--format", required=True, help=f"one of: {', '.join(FORMATS)}")
     parser.add_argument("--out", required=True, help="output file (.onnx, .mlpackage, .pt)")
-    parser.add_argument("--weights", default=None, help="checkpoint to load (default: random init)")
-    parser.add_argument("--num-classes", type=int, default=1000, help="classifier size (default: 1000)")
-    parser.add_argument("--input-size", type=int, default=None, help="square input side (default: model's)")
+    parser.add_argument(
+        "--weights", default=None, help="checkpoint file or weight tag arch.tag (default: random init)"
+    )
+    parser.add_argument(
+        "--num-classes", type=int, default=None, help="classifier size (default: the weights', else 1000)"
+    )
+    parser.add_argument(
+        "--input-size", type=int, default=None, help="square input side (default: the weights' / model's)"
+    )
     parser.add_argument("--dynamic-batch", action="store_true", help="make the batch axis dynamic")
     parser.add_argument("--fp16", action="store_true", help="half precision (ONNX weights, Core ML compute)")
     parser.add_argument(
@@ -37,11 +43,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--threads", type=int, default=None, help="ONNX Runtime threads for the --int8 timing"
     )
+    parser.add_argument(
+        "--latency-runs",
+        type=int,
+        default=200,
+        help="--int8: timed runs of each of fp32 and int8, interleaved (default 200; 0 skips the timing)",
+    )
     parser.set_defaults(func=run)
 
 
 def _check_options(args: argparse.Namespace) -> None:
     """Reject option combinations the chosen format cannot honour, before any work is done."""
+    from mobilebone.export.calibration import check_calibration
+
     if args.format not in FORMATS:
         raise ValueError(f"unknown format {args.format!r}; use one of: {', '.join(FORMATS)}")
     if args.int8 and args.format != "onnx":
@@ -56,30 +70,43 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ValueError("--fp16 is supported for onnx and coreml; TorchScript exports float32")
     if args.input_size is not None and args.input_size < 32:
         raise ValueError(f"--input-size must be at least 32, got {args.input_size}")
+    if args.num_classes is not None and args.num_classes < 0:
+        raise ValueError(f"--num-classes must be >= 0, got {args.num_classes}")
+    if args.latency_runs < 0:
+        raise ValueError(f"--latency-runs must be >= 0, got {args.latency_runs}")
+    if args.num_calibration < 1:
+        raise ValueError(f"--num-calibration must be >= 1, got {args.num_calibration}")
+    if args.calibration:
+        check_calibration(args.calibration)  # a bad folder fails now, not after the fp32 export
 
 
 def build(args: argparse.Namespace) -> nn.Module:
-    """Create the model and load ``--weights`` into it (a bad checkpoint is a one-line error)."""
-    from pathlib import Path
-
+    """The model to export: random init, or the model ``--weights`` need (fused weights build the fused
+    graph; classes and input channels come from the weights), loaded strictly."""
     import mobilebone
+    from mobilebone.checkpoints import CheckpointError, model_for_checkpoint
+    from mobilebone.checkpoints.load import read
 
-    model = mobilebone.create_model(args.name, num_classes=args.num_classes)
-    if args.weights:
-        if (
-            not Path(args.weights).exists()
-            and "://" not in args.weights
-            and not args.weights.startswith("hf-hub:")
-        ):
-            raise ValueError(f"--weights {args.weights!r} does not exist")
-        load = getattr(mobilebone, "load_checkpoint", None)
-        if load is None:
-            raise ValueError("this install has no checkpoint loader (mobilebone.load_checkpoint)")
-        try:
-            model = load(model, args.weights) or model
-        except Exception as err:
-            raise ValueError(f"cannot load --weights {args.weights!r} into {args.name}: {err}") from err
+    if not args.weights:
+        return mobilebone.create_model(args.name, num_classes=args.num_classes or 1000)
+    try:
+        ckpt = read(args.weights, arch=args.name.split(".", 1)[0])
+        if args.num_classes is not None and args.num_classes != ckpt.num_classes:
+            raise CheckpointError(
+                f"the weights have {ckpt.num_classes} classes, not {args.num_classes}; drop --num-classes"
+            )
+        model, _ = model_for_checkpoint(ckpt, args.name)
+    except CheckpointError as err:
+        raise ValueError(f"cannot load --weights {args.weights!r} into {args.name}: {err}") from None
     return model
+
+
+def _input_size(args: argparse.Namespace, model: nn.Module) -> int:
+    """``--input-size``, else the side the weights were evaluated at (their ``pretrained_cfg``)."""
+    if args.input_size:
+        return int(args.input_size)
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    return int(cfg.get("input_size", (3, 224, 224))[-1])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,11 +115,10 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from mobilebone.cli.common import console as make_console
-    from mobilebone.registry import get_entry
 
     _check_options(args)
-    size = args.input_size or int(get_entry(args.name).default_cfg["input_size"][-1])
     model = build(args)
+    size = _input_size(args, model)
     console = make_console()
     out = Path(args.out)
     lines: list[str] = []
@@ -111,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
                     out,
                     calibration=args.calibration,
                     num_calibration=args.num_calibration,
-                    latency_runs=200,
+                    latency_runs=args.latency_runs,
                     threads=args.threads,
                 )
                 lines += report.lines()

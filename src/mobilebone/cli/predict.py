@@ -63,9 +63,8 @@ def run(args: argparse.Namespace) -> int:
     """Load weights, preprocess, classify, print."""
     import torch
 
-    from mobilebone import create_model
-    from mobilebone.checkpoints.load import load_into, read
-    from mobilebone.checkpoints.tags import tag_cfg
+    from mobilebone.checkpoints import model_for_checkpoint
+    from mobilebone.checkpoints.load import read
     from mobilebone.cli.main import CliError
     from mobilebone.transforms import eval_transform
 
@@ -73,21 +72,12 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--top-k must be >= 1, got {args.top_k}")
     for path in args.images:  # fail on a bad file before any work; decode later, a batch at a time
         open_image(path, verify_only=True)
-    arch = args.model.split(".", 1)[0] if args.model else None
-    ckpt = read(args.weights, arch=arch)
-    model_name = args.model or ckpt.model_name or (ckpt.tag.arch if ckpt.tag is not None else None)
-    if not model_name:
-        raise CliError(f"{args.weights} does not say which model it holds; pass --model NAME")
+    ckpt = read(args.weights, arch=args.model.split(".", 1)[0] if args.model else None)
     if ckpt.num_classes == 0:
         raise CliError(f"{args.weights} has no classifier (a headless checkpoint); it cannot classify")
     # The fused graph computes the same function faster; a train-time checkpoint is fused on loading.
-    model = create_model(
-        model_name, num_classes=ckpt.num_classes, in_chans=ckpt.in_chans or 3, inference_mode=True
-    ).eval()
-    with torch.no_grad():
-        load_into(model, ckpt, strict=True)
-    # The weights' own preprocessing wins, then the tag in the model name, then the model's default.
-    cfg = {**model.pretrained_cfg, **tag_cfg(model_name), **ckpt.cfg()}  # type: ignore[dict-item]
+    model, _ = model_for_checkpoint(ckpt, args.model, inference_mode=True)
+    cfg = dict(model.pretrained_cfg)  # type: ignore[arg-type]  # the weights' preprocessing
     transform = eval_transform(cfg)
     names = class_names(ckpt.num_classes)
     k = min(args.top_k, ckpt.num_classes)

@@ -30,6 +30,15 @@ def find_images(folder: str | Path) -> list[Path]:
     return images
 
 
+def check_calibration(source: str | Path) -> list[Path]:
+    """The images of a calibration folder; raise ``ExportError`` unless there are at least 2 (some
+    calibrate, the others check). Cheap: call it before any export work."""
+    paths = find_images(source)
+    if len(paths) < 2:
+        raise ExportError(f"need at least 2 images in {str(source)!r}: some calibrate, the others check")
+    return paths
+
+
 def image_transform(cfg: dict[str, Any], size: tuple[int, int]) -> Callable[[Any], Tensor]:
     """The model's eval transform (``mobilebone.transforms.eval_transform``) at ``size``."""
     from mobilebone.transforms import eval_transform
@@ -77,9 +86,7 @@ def calibration_split(
     if source is None:
         images = generated_images(num_calibration + num_eval, cfg, size)
         return images[:num_calibration], images[num_calibration:], "generated smooth random images"
-    paths = find_images(source)
-    if len(paths) < 2:
-        raise ExportError(f"need at least 2 images in {str(source)!r}: some calibrate, the others check")
+    paths = check_calibration(source)
     used = min(num_calibration, len(paths) - 1)  # keep at least one image held out
     calib = load_images(paths[:used], cfg, size)
     held = load_images(paths[used : used + num_eval], cfg, size)

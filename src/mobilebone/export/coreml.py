@@ -27,10 +27,11 @@ from mobilebone.export.prepare import (
     example_input,
     input_hw,
     prepare_for_export,
+    reference,
     reference_output,
 )
-from mobilebone.export.preprocess import fold_normalization
-from mobilebone.export.verify import Verification, compare
+from mobilebone.export.preprocess import fold_normalization, normalize_pixels, random_pixels
+from mobilebone.export.verify import Reference, Verification, float64_output, verify_output
 
 INPUT_NAME = "input"
 IMAGE_NAME = "image"
@@ -117,16 +118,16 @@ def export_coreml(
             )
         to_convert, scale, bias, report.preprocessing = fold_normalization(deploy, mean, std, x)
         # Check the folding in torch: Core ML's y = scale·pixel + bias fed to the folded model must equal
-        # the original model fed (pixel/255 − mean)/std.
-        pixels = torch.randint(0, 256, x.shape, generator=torch.Generator().manual_seed(0)).float()
-        y = pixels * scale + torch.tensor(bias).view(1, -1, 1, 1)
-        normalized = (pixels / 255 - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(
-            1, -1, 1, 1
+        # the original model fed (pixel/255 − mean)/std. Both run in float64; what is left is the float32
+        # rounding of the folded weights, which the noise-aware tolerance allows (export/verify.py).
+        pixels = random_pixels(tuple(x.shape)).to(torch.float64)
+        y = pixels * scale + torch.tensor(bias, dtype=torch.float64).view(1, -1, 1, 1)
+        normalized = normalize_pixels(pixels, mean, std)
+        unfolded = Reference(
+            normalized, reference_output(deploy, normalized.float()), float64_output(deploy, normalized)
         )
-        with torch.no_grad():
-            report.verifications.append(
-                compare("torch (preprocessing folded)", x, to_convert(y), deploy(normalized), 1e-4)
-            )
+        folded = float64_output(to_convert, y)
+        report.verifications.append(verify_output("torch (preprocessing folded)", unfolded, folded, 1e-4))
     with atomic_output(path) as tmp:
         mlmodel, report.converter = _convert(
             to_convert, x, precision, image_input, scale, bias, dynamic_batch
@@ -266,12 +267,10 @@ def _predict_and_compare(
     if image_input and mean is not None and std is not None:
         from PIL import Image
 
-        pixels = torch.randint(0, 256, x.shape, generator=torch.Generator().manual_seed(0)).to(torch.uint8)
+        pixels = random_pixels(tuple(x.shape))
         image = Image.fromarray(pixels[0].permute(1, 2, 0).numpy(), mode="RGB")
-        normalized = (pixels.float() / 255 - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(
-            1, -1, 1, 1
-        )
         got = mlmodel.predict({IMAGE_NAME: image})[OUTPUT_NAME]
-        return compare("coreml", x, got, reference_output(deploy, normalized), RTOL[precision])
+        normalized = normalize_pixels(pixels.float(), mean, std)
+        return verify_output("coreml", reference(deploy, normalized), got, RTOL[precision])
     got = mlmodel.predict({INPUT_NAME: x.numpy()})[OUTPUT_NAME]
-    return compare("coreml", x, got, reference_output(deploy, x), RTOL[precision])
+    return verify_output("coreml", reference(deploy, x), got, RTOL[precision])

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import importlib.util
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +11,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from mobilebone.atomic import atomic_path
 from mobilebone.export.errors import ExportError
+from mobilebone.export.verify import Reference, float64_output
+from mobilebone.layers.attention import set_attention_impl
 from mobilebone.reparam import reparameterize_model
 
 
@@ -43,11 +42,7 @@ def prepare_for_export(model: nn.Module) -> nn.Module:
     because exporters and converters handle it everywhere (``scaled_dot_product_attention`` is not).
     """
     deploy = reparameterize_model(copy.deepcopy(model), inplace=True)
-    if importlib.util.find_spec("mobilebone.layers.attention") is not None:
-        attention = importlib.import_module("mobilebone.layers.attention")
-        set_impl = getattr(attention, "set_attention_impl", None)
-        if callable(set_impl):
-            set_impl(deploy, "matmul")
+    set_attention_impl(deploy, "matmul")
     for parameter in deploy.parameters():
         parameter.requires_grad_(False)
     return deploy
@@ -91,46 +86,25 @@ def reference_output(model: nn.Module, x: Tensor) -> Tensor:
     return out
 
 
-def remove_path(path: Path) -> None:
-    """Delete a file or a directory (``.mlpackage`` is a directory), ignoring absence."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+def reference(model: nn.Module, x: Tensor) -> Reference:
+    """The deploy model's output on ``x`` in float32 (checked as ``reference_output``) and in float64."""
+    return Reference(x, reference_output(model, x), float64_output(model, x))
 
 
 @contextlib.contextmanager
 def atomic_output(path: str | Path) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; on success it replaces ``path``, on any error it is removed.
 
-    Writing beside the target keeps ``os.replace`` atomic (same file system) and means a failed or
-    interrupted export never leaves a partial file under the requested name.
+    ``mobilebone.atomic.atomic_path`` with the export's own checks: the output must not be an existing
+    folder (except an ``.mlpackage``, which is one), and a writer that produced nothing is an
+    ``ExportError``. Missing output folders are created (and removed again if the export fails).
     """
-    target = Path(path)
+    target = Path(path).expanduser()
     if target.is_dir() and target.suffix != ".mlpackage":
         raise ExportError(
             f"output {str(target)!r} is a directory; give a file name, e.g. {target}/model.onnx"
         )
-    parent = target.parent
-    if not parent.exists():
-        raise ExportError(f"output folder {str(parent)!r} does not exist; create it first")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    tmp.unlink()  # the writer creates it (file or directory)
-    try:
+    with atomic_path(target) as tmp:
         yield tmp
         if not tmp.exists():
             raise ExportError(f"the exporter wrote nothing to {tmp}")
-        if target.is_dir() and not target.is_symlink():
-            # os.replace cannot overwrite a non-empty directory (an existing .mlpackage): move it aside.
-            old = tmp.with_name(tmp.name + ".old")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            remove_path(old)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        remove_path(tmp)
-        raise

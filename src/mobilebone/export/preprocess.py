@@ -15,6 +15,19 @@ import torch
 from torch import Tensor, nn
 
 
+def random_pixels(shape: tuple[int, ...], seed: int = 0) -> Tensor:
+    """Reproducible random 8-bit pixel values (``uint8``) of ``shape``, e.g. ``(N, 3, H, W)``."""
+    return torch.randint(0, 256, shape, generator=torch.Generator().manual_seed(seed)).to(torch.uint8)
+
+
+def normalize_pixels(pixels: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
+    """``(pixel/255 − mean[c]) / std[c]`` of an ``(N, C, H, W)`` batch of 0–255 values (in its float dtype)."""
+    values = pixels if pixels.is_floating_point() else pixels.float()
+    mean_t = torch.tensor(list(mean), dtype=values.dtype).view(1, -1, 1, 1)
+    std_t = torch.tensor(list(std), dtype=values.dtype).view(1, -1, 1, 1)
+    return (values / 255 - mean_t) / std_t
+
+
 class ChannelScale(nn.Module):
     """``x · factor[c]``: the explicit per-channel normalization layer (used when folding is impossible)."""
 
@@ -25,6 +38,7 @@ class ChannelScale(nn.Module):
         self.register_buffer("factor", torch.tensor(list(factor), dtype=torch.float32).view(1, -1, 1, 1))
 
     def forward(self, x: Tensor) -> Tensor:
+        """Scale each channel of an ``(N, C, H, W)`` tensor by its factor."""
         return x * self.factor
 
 
@@ -35,6 +49,7 @@ def first_conv_on_input(model: nn.Module, x: Tensor) -> tuple[str, nn.Conv2d] | 
     seen_first = False
 
     def hook(module: nn.Module, inputs: tuple[Tensor, ...]) -> None:
+        """Record the first conv to run, if it reads the model input itself."""
         nonlocal seen_first
         if not seen_first:
             seen_first = True

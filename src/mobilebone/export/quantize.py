@@ -69,10 +69,11 @@ class _Reader:
         self._feeds = iter([{input_name: images[i : i + 1].numpy()} for i in range(len(images))])
 
     def get_next(self) -> dict[str, np.ndarray] | None:
+        """The next one-image feed, or ``None`` when the batch is exhausted."""
         return next(self._feeds, None)
 
     def rewind(self) -> None:  # pragma: no cover - only used by some calibrators
-        pass
+        """Required by the reader protocol; MinMax calibration reads the images once."""
 
 
 def input_spec(path: str | Path) -> tuple[str, tuple[int, int]]:

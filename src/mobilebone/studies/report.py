@@ -6,13 +6,12 @@ columns and the report's layout are the study's own.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from mobilebone.analysis import report as bench_report
+from mobilebone.analysis.plots import save_figure
 from mobilebone.analysis.report import environment_table, markdown_table, write_atomic, write_json
 from mobilebone.studies.run import StudyResult
 
@@ -207,23 +206,7 @@ def bar_chart(result: StudyResult, path: str | Path) -> Path:
         fig.tight_layout(rect=(0, 0.06, 1, 1))
     else:
         fig.tight_layout()
-    return _save_figure(fig, Path(path))
-
-
-def _save_figure(fig: Any, target: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".png", dir=target.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    finally:
-        plt.close(fig)
-    return target
+    return save_figure(fig, path, dpi=120)
 
 
 def write_outputs(result: StudyResult, out_dir: str | Path) -> list[Path]:

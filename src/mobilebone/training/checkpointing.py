@@ -10,14 +10,14 @@ checkpoint intact.
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from mobilebone.atomic import atomic_open
 
 STATE_FORMAT = "mobilebone-train-state"
 STATE_VERSION = 1
@@ -56,23 +56,8 @@ def set_rng_state(state: dict[str, torch.Tensor]) -> None:
 
 def atomic_torch_save(obj: dict[str, Any], path: Path) -> Path:
     """``torch.save`` to a temporary file in ``path``'s folder, fsync, then ``os.replace`` onto ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(obj, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    # Persist the rename itself (the directory entry), so a crash after we return cannot lose it.
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    with atomic_open(path) as file:
+        torch.save(obj, file)
     return path
 
 
