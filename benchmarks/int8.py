@@ -2,10 +2,17 @@
 
     .venv/bin/python benchmarks/int8.py                       # MobileOne-S0 and MNv4-Conv-S, 224 px
     .venv/bin/python benchmarks/int8.py --calibration DIR     # calibrate/check on real images
+    .venv/bin/python benchmarks/int8.py --weights mobileone_s0=run/best.safetensors --calibration DIR
+    .venv/bin/python benchmarks/int8.py --weights mobileone_s0=runs/s0/model_best.safetensors \
+        --calibration embedded --input-size 48      # weights from `mobilebone train`, its validation images
 
-Without --calibration the models are random-init (BatchNorm statistics randomized so activations stay
-O(1)) and calibrated/checked on generated images: latency and size are real, agreement is only a sanity
-check of the quantized graph, not an accuracy statement.
+Without --weights a model is random-init (BatchNorm statistics randomized so activations stay O(1)); without
+--calibration it is calibrated and checked on generated images; ``--calibration embedded`` uses the
+validation images of the embedded shapes set (what `mobilebone train` without --data scores on), written in
+index order so that calibration and held-out images both cover every class. Latency and size are real
+either way; agreement on random-init models and generated images is only a sanity check of the quantized
+graph, not an accuracy statement. The printed table says which weights and images each row used, and its environment
+line is captured by this run (``--json`` keeps both with the numbers).
 """
 
 from __future__ import annotations
@@ -29,9 +36,44 @@ def default_models() -> list[str]:
     return ["mobileone_s0", *mobilebone.list_models("mobilenetv4_conv_s*")[:1]]
 
 
+def parse_weights(pairs: list[str]) -> dict[str, str]:
+    """``MODEL=FILE`` arguments as a dict (a bad pair is a one-line error)."""
+    weights = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not name or not path:
+            raise SystemExit(f"--weights takes MODEL=FILE (or MODEL=arch.tag), got {pair!r}")
+        weights[name] = path
+    return weights
+
+
+def write_embedded_images(folder: Path, count: int, num_classes: int = 10) -> Path:
+    """The first ``count`` embedded validation images as ``folder/00000.png`` ... (classes interleaved)."""
+    from mobilebone.training.synthetic import SyntheticShapes
+
+    folder.mkdir(parents=True, exist_ok=True)
+    data = SyntheticShapes("val", count, num_classes=num_classes, seed=0)
+    for index in range(len(data)):
+        image, _ = data[index]
+        image.save(folder / f"{index:05d}.png")
+    return folder
+
+
+def build(name: str, weights: str | None) -> Any:
+    """The model to measure: loaded from ``weights`` (any supported checkpoint or tag), else random-init."""
+    if weights is None:
+        return randomize_batchnorm(mobilebone.create_model(name), seed=0).eval()
+    from mobilebone.checkpoints import model_for_checkpoint
+    from mobilebone.checkpoints.load import read
+
+    model, _ = model_for_checkpoint(read(weights, arch=name.split(".", 1)[0]), name)
+    return model
+
+
 def measure(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Export one model, quantize it, and compare int8 with fp32."""
-    model = randomize_batchnorm(mobilebone.create_model(name), seed=0).eval()
+    weights = args.weights.get(name)
+    model = build(name, weights)
     fp32 = to_onnx(model, work / f"{name}.onnx", input_size=args.input_size)
     report = quantize_onnx(
         fp32,
@@ -44,6 +86,7 @@ def measure(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     )
     return {
         "model": name,
+        "weights": weights or "random init",
         "input": f"{args.input_size}x{args.input_size}",
         "fp32_mb": report.fp32_bytes / 1e6,
         "int8_mb": report.int8_bytes / 1e6,
@@ -54,27 +97,28 @@ def measure(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "heldout": report.num_heldout,
         "fp32_distinct_top1": report.fp32_distinct_top1,
         "max_rel_logit_error": report.max_relative_error,
-        "calibration": report.calibration,
+        "calibration": args.calibration_label or report.calibration,
     }
 
 
 def markdown(rows: list[dict[str, Any]], env: dict[str, Any], args: argparse.Namespace) -> str:
     """The rows and environment as a markdown table."""
     lines = [
-        "| model | input | fp32 MB | int8 MB | fp32 ms | int8 ms | int8 speed-up | top-1 agreement | "
+        "| model | weights | input | fp32 MB | int8 MB | fp32 ms | int8 ms | int8 speed-up | top-1 agreement | "
         "distinct fp32 top-1 | max rel. logit error |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['model']} | {r['input']} | {r['fp32_mb']:.2f} | {r['int8_mb']:.2f} | {r['fp32_ms']:.2f} | "
+            f"| {r['model']} | {r['weights']} | {r['input']} | {r['fp32_mb']:.2f} | {r['int8_mb']:.2f} | {r['fp32_ms']:.2f} | "
             f"{r['int8_ms']:.2f} | {r['speedup']:.2f}x | {100 * r['top1_agreement']:.1f} % ({r['heldout']}) | "
             f"{r['fp32_distinct_top1']} | {r['max_rel_logit_error']:.3f} |"
         )
     lines += [
         "",
         f"Latency: median of {args.runs} batch-1 runs per model, fp32 and int8 interleaved in one process, "
-        f"ONNX Runtime CPU, {env['threads']} threads. Calibration: {rows[0]['calibration']}. "
+        f"ONNX Runtime CPU, {env['threads']} threads. Calibration: "
+        f"{'; '.join(sorted({r['calibration'] for r in rows}))}. "
         f"Load average before/after: {env['loadavg_before']} / {env['loadavg_after']} "
         "(other processes on this shared machine inflate absolute times; compare the ratio).",
         "",
@@ -90,15 +134,34 @@ def main() -> None:
     parser.add_argument("--input-size", type=int, default=224)
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--calibration", default=None, help="image folder (default: generated images)")
+    parser.add_argument(
+        "--calibration", default=None, help="image folder, or 'embedded' (default: generated images)"
+    )
     parser.add_argument("--num-calibration", type=int, default=32)
     parser.add_argument("--num-eval", type=int, default=128)
+    parser.add_argument(
+        "--weights",
+        nargs="*",
+        default=[],
+        metavar="MODEL=FILE",
+        help="trained weights per model (a checkpoint file or a weight tag); default: random init",
+    )
     parser.add_argument("--json", default=None, help="also write rows + environment here")
     args = parser.parse_args()
+    args.weights = parse_weights(args.weights)
     env = capture_environment(args.threads, runtime="onnxruntime", precision="fp32 vs int8 (QDQ, U8S8)")
     env["loadavg_before"] = " ".join(f"{v:.1f}" for v in os.getloadavg())
     with tempfile.TemporaryDirectory() as work:
-        rows = [measure(name, args, Path(work)) for name in (args.models or default_models())]
+        args.calibration_label = None
+        if args.calibration == "embedded":
+            count = args.num_calibration + args.num_eval
+            args.calibration = str(write_embedded_images(Path(work) / "embedded", count))
+            args.calibration_label = (
+                f"embedded validation images (first {args.num_calibration} calibrate, "
+                f"next {args.num_eval} held out)"
+            )
+        names = args.models or list(args.weights) or default_models()
+        rows = [measure(name, args, Path(work)) for name in names]
     env["loadavg_after"] = " ".join(f"{v:.1f}" for v in os.getloadavg())
     print(markdown(rows, env, args))
     if args.json:

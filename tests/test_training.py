@@ -72,7 +72,16 @@ def test_recipes_follow_the_papers_and_overrides_win() -> None:
         7,
     )
     assert scaled_lr(mnv4, world_size=1) == 0.01
-    assert resolve_config().recipe == "embedded"
+    embedded, embedded_mnv4 = resolve_config(), resolve_config("mobilenetv4_conv_small")
+    assert (embedded.recipe, embedded.epochs, embedded.input_size, embedded.grad_clip) == (
+        "embedded",
+        8,
+        48,
+        0,
+    )
+    assert scaled_lr(embedded, world_size=1) == pytest.approx(0.02)
+    # MobileNetV4 diverges at MobileOne's embedded lr: a lower one, with clipping (docs/training.md).
+    assert (scaled_lr(embedded_mnv4, world_size=1), embedded_mnv4.grad_clip) == (pytest.approx(0.004), 5.0)
     with pytest.raises(ValueError, match="epochs"):
         resolve_config("mobileone_s0", None, epochs=0)
     with pytest.raises(ValueError, match="unknown model"):
@@ -107,7 +116,7 @@ def test_resume_state_is_weights_only_atomic_and_restores_rng(tmp_path: Path) ->
     rng = ckpt.rng_state()
     expected = torch.rand(3)
     path = ckpt.save_state(tmp_path / ckpt.RESUME_FILE, {"rng": rng, "epoch": 2, "config": "{}"})
-    assert not list(tmp_path.glob(".*.tmp"))  # the temporary file was renamed, not left behind
+    assert not list(tmp_path.glob(".*.tmp*"))  # the temporary file was renamed, not left behind
     state = ckpt.load_state(tmp_path)  # a run folder works as well as the file
     ckpt.set_rng_state(state["rng"])
     torch.testing.assert_close(torch.rand(3), expected)

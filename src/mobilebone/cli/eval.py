@@ -78,9 +78,8 @@ def run(args: argparse.Namespace) -> int:
     """Load weights, build the eval pipeline, report top-1 / top-5."""
     import torch
 
-    from mobilebone import create_model, load_checkpoint
+    from mobilebone.checkpoints.build import model_for_checkpoint
     from mobilebone.checkpoints.load import read
-    from mobilebone.checkpoints.tags import tag_cfg
     from mobilebone.cli.main import CliError
     from mobilebone.training.data import ShardSampler, Transformed, make_loader
     from mobilebone.training.evaluate import evaluate
@@ -90,17 +89,11 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--batch-size must be >= 1 and --workers >= 0")
     arch = args.model.split(".", 1)[0] if args.model else None
     ckpt = read(args.weights, arch=arch)
-    model_name = args.model or ckpt.model_name or (ckpt.tag.arch if ckpt.tag is not None else None)
-    if not model_name:
-        raise CliError(f"{args.weights} does not say which model it holds; pass --model NAME")
     if ckpt.num_classes == 0:
         raise CliError(f"{args.weights} has no classifier (a headless checkpoint); it cannot be evaluated")
     # The fused graph computes the same function faster; a train-time checkpoint is fused on loading.
-    model = create_model(
-        model_name, num_classes=ckpt.num_classes, in_chans=ckpt.in_chans or 3, inference_mode=True
-    )
-    load_checkpoint(model, args.weights)
-    cfg = {**model.pretrained_cfg, **tag_cfg(model_name), **ckpt.cfg()}  # type: ignore[dict-item]
+    model, model_name = model_for_checkpoint(ckpt, args.model, inference_mode=True)
+    cfg = dict(model.pretrained_cfg)  # type: ignore[arg-type]  # the weights' preprocessing
     dataset, where = _dataset(args, ckpt.num_classes, _training_config(ckpt.metadata))
     data = Transformed(dataset, eval_transform(cfg))
     loader = make_loader(

@@ -73,7 +73,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="continue the run in --out (or in DIR) from its last checkpoint, with its saved settings",
     )
     parser.add_argument(
-        "--no-channels-last", dest="channels_last", action="store_false", default=None, help="GPU: keep NCHW"
+        "--no-channels-last",
+        dest="channels_last",
+        action="store_false",
+        default=None,
+        help="GPU: keep NCHW tensors (default: channels_last, faster convolutions)",
     )
     for flag, kind, text in _OVERRIDES:
         parser.add_argument(flag, type=kind, default=None, help=text)
