@@ -723,3 +723,12 @@ def test_random_bytes_never_escape_as_a_raw_exception(tmp_path: Path) -> None:
         path.write_bytes(header + rng.randbytes(rng.randint(1, 2048)))
         with pytest.raises(CheckpointError, match="cannot load"):
             read_checkpoint(path)
+
+
+def test_tagged_name_without_weights_carries_the_tag_preprocessing() -> None:
+    model = mobilebone.create_model("mobilenetv4_conv_small.e3600_r256_in1k", num_classes=10)
+    cfg = model.pretrained_cfg
+    assert cfg["tag"] == "e3600_r256_in1k" and cfg["input_size"] == (3, 256, 256)
+    assert cfg["mean"] == (0.5, 0.5, 0.5) and cfg["num_classes"] == 10
+    bare = mobilebone.create_model("mobilenetv4_conv_small")
+    assert "tag" not in bare.pretrained_cfg and bare.pretrained_cfg["input_size"] == (3, 224, 224)

@@ -46,6 +46,10 @@ def create_model(
         ),
     )
     model.pretrained_cfg = dict(entry.default_cfg, architecture=entry.name)
+    if "." in name:  # as in timm, ``arch.tag`` carries the tag's preprocessing even without its weights
+        from mobilebone.checkpoints.tags import tag_cfg
+
+        model.pretrained_cfg.update(tag_cfg(name), num_classes=num_classes)
     if pretrained:
         from mobilebone.checkpoints.hub import load_pretrained
 
