@@ -32,7 +32,7 @@ def create_model(
     listing the close matches or the architecture's known tags.
     """
     entry = get_entry(name)
-    _check_weight_tag(name)
+    tag_cfg = _weight_tag_cfg(name)
     if in_chans < 1:
         raise ValueError(f"in_chans must be >= 1, got {in_chans}")
     model = cast(
@@ -45,11 +45,9 @@ def create_model(
             **kwargs,
         ),
     )
-    model.pretrained_cfg = dict(entry.default_cfg, architecture=entry.name)
-    if "." in name:  # as in timm, ``arch.tag`` carries the tag's preprocessing even without its weights
-        from mobilebone.checkpoints.tags import tag_cfg
-
-        model.pretrained_cfg.update(tag_cfg(name), num_classes=num_classes)
+    # As in timm, ``arch.tag`` carries the tag's preprocessing even without its weights.
+    model.pretrained_cfg = {**entry.default_cfg, "architecture": entry.name, **tag_cfg}
+    model.pretrained_cfg["num_classes"] = num_classes
     if pretrained:
         from mobilebone.checkpoints.hub import load_pretrained
 
@@ -59,19 +57,20 @@ def create_model(
     return model
 
 
-def _check_weight_tag(name: str) -> None:
-    """Raise a ``ValueError`` listing the known tags when ``name`` is ``arch.tag`` with an unknown tag."""
+def _weight_tag_cfg(name: str) -> dict[str, Any]:
+    """The ``pretrained_cfg`` of ``arch.tag`` (``{}`` for a bare name); an unknown tag is a ``ValueError``."""
     arch, dot, tag = name.partition(".")
     if not dot:
-        return
+        return {}
     # Weight tags are checkpoint metadata (checkpoints/ sits above models/ and the registry), hence the
     # import here rather than at module level; tags.py itself imports only the registry.
-    from mobilebone.checkpoints.tags import is_tag, list_pretrained
+    from mobilebone.checkpoints.tags import is_tag, list_pretrained, tag_cfg
 
     if not is_tag(name):
         known = [t.partition(".")[2] for t in list_pretrained(arch)]
         hint = f"known tags: {', '.join(known)}" if known else "it has no pretrained weights"
         raise ValueError(f"unknown weight tag {tag!r} for {arch}; {hint} (or pass the bare name {arch!r})")
+    return tag_cfg(name)
 
 
 def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
