@@ -37,6 +37,13 @@ def test_info_input_size(capsys: pytest.CaptureFixture[str]) -> None:
     assert f"{default / 1e6:,.1f}" != cells[-1]  # the option changed the count, not just the label
 
 
+def test_info_of_a_weight_tag_uses_the_tag_input_size(capsys: pytest.CaptureFixture[str]) -> None:
+    name = "mobilenetv4_conv_small.e3600_r256_in1k"  # trained and evaluated at 256, the arch default is 224
+    assert main(["info", name]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if name in line)
+    assert "256x256" in row and "224x224" not in row
+
+
 def test_unknown_model_is_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info", "mobileone_s9"]) == 2
     err = capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any, cast
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +23,6 @@ def run(args: argparse.Namespace) -> int:
     from mobilebone.analysis import count_macs, count_params
     from mobilebone.cli.common import console as make_console
     from mobilebone.cli.common import expand_model_names
-    from mobilebone.registry import get_entry
 
     names = expand_model_names(args.names or ["*"])
 
@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         train = create_model(name)
         deploy = create_model(name, inference_mode=True)
-        size = args.input_size or int(get_entry(name).default_cfg["input_size"][-1])
+        cfg = cast(dict[str, Any], train.pretrained_cfg)  # an arch.tag name carries the tag's input size
+        size = args.input_size or int(cfg["input_size"][-1])
         train_macs, deploy_macs = count_macs(train, size), count_macs(deploy, size)
         table.add_row(
             name,
