@@ -21,7 +21,7 @@ from torch import Tensor, nn
 import mobilebone
 from mobilebone.checkpoints import CheckpointError, read_metadata, save_native
 from mobilebone.checkpoints.io import read_checkpoint
-from mobilebone.checkpoints.tags import TAGS
+from mobilebone.checkpoints.tags import all_tags
 from mobilebone.cli.main import main
 from mobilebone.testing import (
     calibrate_batchnorm,
@@ -522,13 +522,13 @@ def test_convert_cli_failures_are_one_line_and_write_nothing(
 
 def test_pretrained_tags_match_timm() -> None:
     names = mobilebone.list_models(pretrained=True)
-    assert len(names) == len(TAGS) == 23
+    assert len(names) == len(all_tags()) == 23
     assert {n.split(".")[0] for n in names} == set(MODELS)
     assert mobilebone.list_models("mobileone_s0", pretrained=True) == ["mobileone_s0.apple_in1k"]
     assert "mobilenetv4_conv_small.e2400_r224_in1k" in mobilebone.list_models("mobilenetv4*", pretrained=True)
     for name in names:
         theirs = timm.models.get_pretrained_cfg(name).to_dict()
-        ours = TAGS[name].cfg()
+        ours = all_tags()[name].cfg()
         for key in ("input_size", "crop_pct", "interpolation", "mean", "std", "num_classes", "hf_hub_id"):
             assert (
                 tuple(ours[key]) == tuple(theirs[key])

@@ -34,10 +34,10 @@ def test_unknown_weight_tag_lists_known_tags() -> None:
 
 @pytest.mark.parametrize("name", list_models(pretrained=True))
 def test_every_listed_weight_tag_is_accepted(name: str) -> None:
-    from mobilebone.factory import _weight_tag_cfg
+    from mobilebone.registry import pretrained_cfg
 
-    # the names `list_models(pretrained=True)` prints must all build, with their own preprocessing
-    assert _weight_tag_cfg(name)["tag"] == name.partition(".")[2]
+    # the names `list_models(pretrained=True)` prints must all be accepted by create_model, with their tag
+    assert pretrained_cfg(name)["tag"] == name.partition(".")[2]
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)

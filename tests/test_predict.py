@@ -11,7 +11,7 @@ from PIL import Image
 
 import mobilebone
 from mobilebone.checkpoints import save_native
-from mobilebone.checkpoints.tags import TAGS
+from mobilebone.checkpoints.tags import all_tags
 from mobilebone.cli.main import main
 from mobilebone.cli.predict import class_names
 from mobilebone.testing import randomize_batchnorm
@@ -46,7 +46,7 @@ def test_class_list_is_imagenet() -> None:
 )
 def test_eval_transform_equals_timms(name: str, tmp_path: Path) -> None:
     timm_data = pytest.importorskip("timm.data")
-    cfg = TAGS[name].cfg()
+    cfg = all_tags()[name].cfg()
     theirs = timm_data.create_transform(
         input_size=cfg["input_size"],
         interpolation=cfg["interpolation"],

@@ -1,4 +1,4 @@
-"""``create_model`` and ``list_models``: the public entry points to the registry."""
+"""``create_model``: build a registered model by name, optionally with its pretrained weights."""
 
 from __future__ import annotations
 
@@ -7,16 +7,19 @@ from typing import Any, cast
 
 from torch import nn
 
-import mobilebone.models  # noqa: F401  (registers the model families)
 from mobilebone.models.contract import Backbone, FeatureExtractor
-from mobilebone.registry import get_entry, list_architectures
+from mobilebone.registry import ModelEntry, PretrainedTag, get_entry, list_models, pretrained_cfg
+
+__all__ = ["create_model", "list_models"]
+
+DEFAULT_NUM_CLASSES = 1000
 
 
 def create_model(
     name: str,
     *,
     pretrained: bool | str = False,
-    num_classes: int = 1000,
+    num_classes: int | None = None,
     in_chans: int = 3,
     inference_mode: bool = False,
     features_only: bool = False,
@@ -28,16 +31,22 @@ def create_model(
 
     ``inference_mode=True`` builds the reparameterized deploy graph, ``features_only=True`` returns the
     feature maps of ``out_indices`` instead of logits. ``pretrained`` is ``True`` (the default weights of
-    ``name``), a weight tag, or a local checkpoint path. An unknown model or tag raises a ``ValueError``
-    listing the close matches or the architecture's known tags.
+    ``name``), a weight tag, or a local checkpoint path. ``num_classes`` defaults, as in timm, to the class
+    count of the named tag (``arch.tag``, or the default tag with ``pretrained=True``), else 1000; a
+    different explicit count keeps a freshly initialised classifier. An unknown model or tag raises a
+    ``ValueError`` listing the close matches or the architecture's known tags.
     """
     entry = get_entry(name)
-    tag_cfg = _weight_tag_cfg(name)
+    _, dot, tag_name = name.partition(".")
+    tag = entry.weight_tag(tag_name) if dot else None
     if in_chans < 1:
         raise ValueError(f"in_chans must be >= 1, got {in_chans}")
+    if num_classes is None:
+        source = tag or _pretrained_tag(entry, pretrained)
+        num_classes = source.num_classes if source is not None else DEFAULT_NUM_CLASSES
     model = cast(
         Backbone,
-        entry.builder(
+        entry.build(
             num_classes=num_classes,
             in_chans=in_chans,
             inference_mode=inference_mode,
@@ -46,7 +55,7 @@ def create_model(
         ),
     )
     # As in timm, ``arch.tag`` carries the tag's preprocessing even without its weights.
-    model.pretrained_cfg = {**entry.default_cfg, "architecture": entry.name, **tag_cfg}
+    model.pretrained_cfg = pretrained_cfg(name)
     model.pretrained_cfg["num_classes"] = num_classes
     if pretrained:
         from mobilebone.checkpoints.hub import load_pretrained
@@ -57,26 +66,10 @@ def create_model(
     return model
 
 
-def _weight_tag_cfg(name: str) -> dict[str, Any]:
-    """The ``pretrained_cfg`` of ``arch.tag`` (``{}`` for a bare name); an unknown tag is a ``ValueError``."""
-    arch, dot, tag = name.partition(".")
-    if not dot:
-        return {}
-    # Weight tags are checkpoint metadata (checkpoints/ sits above models/ and the registry), hence the
-    # import here rather than at module level; tags.py itself imports only the registry.
-    from mobilebone.checkpoints.tags import is_tag, list_pretrained, tag_cfg
-
-    if not is_tag(name):
-        known = [t.partition(".")[2] for t in list_pretrained(arch)]
-        hint = f"known tags: {', '.join(known)}" if known else "it has no pretrained weights"
-        raise ValueError(f"unknown weight tag {tag!r} for {arch}; {hint} (or pass the bare name {arch!r})")
-    return tag_cfg(name)
-
-
-def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
-    """Names of registered models matching ``pattern``; with ``pretrained``, the ``arch.tag`` weight names."""
-    if pretrained:
-        from mobilebone.checkpoints.tags import list_pretrained
-
-        return list_pretrained(pattern)
-    return list_architectures(pattern)
+def _pretrained_tag(entry: ModelEntry, pretrained: bool | str) -> PretrainedTag | None:
+    """The weight tag ``pretrained`` asks for (``True``: the default tag), ``None`` for a file or nothing."""
+    if pretrained is True:
+        return entry.tags[0] if entry.tags else None
+    if isinstance(pretrained, str):
+        return next((t for t in entry.tags if pretrained in (t.tag, t.name)), None)
+    return None

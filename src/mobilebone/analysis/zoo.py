@@ -55,9 +55,6 @@ DEFAULT_BASELINES = (
     "timm/fastvit_t8",
 )
 
-# Which of our families contain attention (MobileNetV4 hybrids); everything else is a convnet.
-_HYBRID_MARKER = "hybrid"
-
 
 def _fuse_ours(model: nn.Module) -> nn.Module:
     from mobilebone.reparam import reparameterize_model
@@ -99,8 +96,9 @@ class ZooEntry:
 
 def _ours(name: str) -> ZooEntry:
     from mobilebone import create_model
+    from mobilebone.registry import get_entry
 
-    kind = "hybrid" if _HYBRID_MARKER in name else "convnet"
+    kind = get_entry(name).kind
     return ZooEntry(name, "mobilebone", kind, lambda: create_model(name))
 
 

@@ -11,7 +11,7 @@ from torch import nn
 
 from mobilebone.checkpoints.errors import CheckpointError
 from mobilebone.checkpoints.load import Checkpoint, load_into
-from mobilebone.checkpoints.tags import tag_cfg
+from mobilebone.registry import get_entry, pretrained_cfg
 
 
 def checkpoint_model_name(ckpt: Checkpoint, model_name: str | None = None) -> str:
@@ -36,18 +36,13 @@ def model_for_checkpoint(
     weights on loading. ``pretrained_cfg`` becomes the weights' preprocessing: the model's default,
     updated by the tag in the name, updated by what the checkpoint itself records.
     """
-    from mobilebone.factory import create_model
-
     name = checkpoint_model_name(ckpt, model_name)
     fused = ckpt.layout.fused if inference_mode is None else inference_mode
-    model = create_model(
-        name, num_classes=ckpt.num_classes, in_chans=ckpt.in_chans or 3, inference_mode=fused
+    model = get_entry(name).build(
+        num_classes=ckpt.num_classes, in_chans=ckpt.in_chans or 3, inference_mode=fused
     )
+    cfg = {**pretrained_cfg(name), **ckpt.cfg(), "num_classes": ckpt.num_classes}
+    model.pretrained_cfg = cfg  # type: ignore[assignment]  # names the architecture for load_into
     with torch.no_grad():
         load_into(model, ckpt, strict=True)
-    cfg = {**tag_cfg(name), **ckpt.cfg()}
-    current = getattr(model, "pretrained_cfg", None)
-    if cfg and isinstance(current, dict):
-        current.update(cfg)
-        current["num_classes"] = ckpt.num_classes
     return model.eval(), name

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from torch import Tensor
 
 from mobilebone.checkpoints.formats import apple, timm
+from mobilebone.registry import entries, resolve
 
 
 @dataclass(frozen=True)
@@ -47,11 +49,11 @@ def detect_layout(state_dict: dict[str, Tensor]) -> Layout:
 
 
 def to_mobilebone(state_dict: dict[str, Tensor], layout: Layout) -> dict[str, Tensor]:
-    """Rename the keys of ``state_dict`` (in ``layout``) to mobilebone's; values are untouched."""
-    if layout.name == "apple":
-        return apple.to_mobilebone(state_dict)
-    if layout.name == "timm" and layout.family == "mobileone":
-        return timm.mobileone_to_mobilebone(state_dict)
-    if layout.name == "timm" and layout.family == "mobilenetv4":
-        return timm.mobilenetv4_to_mobilebone(state_dict)
+    """Rename the keys of ``state_dict`` (in ``layout``) to mobilebone's with the converter the family's
+    registry entries declare for that layout; values are untouched."""
+    for entry in entries():
+        converter = entry.converters.get(layout.name) if entry.family == layout.family else None
+        if converter is not None:
+            convert: Callable[[dict[str, Tensor]], dict[str, Tensor]] = resolve(converter)
+            return convert(state_dict)
     return dict(state_dict)

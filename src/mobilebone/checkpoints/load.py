@@ -22,6 +22,7 @@ from mobilebone.checkpoints.detect import Layout, detect_layout, is_fused_state,
 from mobilebone.checkpoints.errors import CheckpointError
 from mobilebone.checkpoints.io import read_checkpoint, unwrap
 from mobilebone.checkpoints.native import FORMAT_NAME, native_config, unwrap_model
+from mobilebone.registry import ModelEntry, get_entry
 
 CLASSIFIER_PREFIXES = ("head.fc.", "classifier.")
 _SHOWN = 3  # keys listed per kind in the one-line mismatch report
@@ -105,15 +106,18 @@ def read(source: str | Path | Mapping[str, Any], arch: str | None = None) -> Che
     return Checkpoint(to_mobilebone(raw, layout), layout, origin, metadata, tag)
 
 
-def _family(model: nn.Module) -> str | None:
-    from mobilebone.models.mobilenetv4 import MobileNetV4
-    from mobilebone.models.mobileone import MobileOne
+def _entry(model: nn.Module) -> ModelEntry | None:
+    """The registry entry of a model built by ``create_model`` (its ``pretrained_cfg`` names it)."""
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    try:
+        return get_entry(str(cfg["architecture"])) if "architecture" in cfg else None
+    except ValueError:
+        return None
 
-    if isinstance(model, MobileOne):
-        return "mobileone"
-    if isinstance(model, MobileNetV4):
-        return "mobilenetv4"
-    return None
+
+def _accepts(entry: ModelEntry, layout: Layout) -> bool:
+    """Whether checkpoints in ``layout`` load into ``entry``'s model (same family, a declared converter)."""
+    return layout.family == entry.family and (layout.name == FORMAT_NAME or layout.name in entry.converters)
 
 
 def _model_name(model: nn.Module) -> str:
@@ -220,27 +224,27 @@ def load_into(
     from mobilebone.reparam import reparameterize_model
 
     target = unwrap_model(model)
-    family = _family(target)
-    if family is not None and ckpt.layout.family is not None and ckpt.layout.family != family:
+    entry = _entry(target)
+    if entry is not None and ckpt.layout.family is not None and not _accepts(entry, ckpt.layout):
         raise CheckpointError(
             f"checkpoint {ckpt.origin} is a {ckpt.layout.describe()} checkpoint but the model is "
             f"{_model_name(target)}; build the matching model"
             + (f" (create_model({ckpt.model_name.split('.')[0]!r}))" if ckpt.model_name else "")
         )
     model_fused = is_fused_state(list(target.state_dict()))
-    known = family is not None and ckpt.layout.family == family  # else: plain strict load and its report
+    known = entry is not None and _accepts(entry, ckpt.layout)  # else: plain strict load and its report
     if known and ckpt.layout.fused and not model_fused:
         raise CheckpointError(
             f"checkpoint {ckpt.origin} holds the fused (reparameterized) form, which cannot be turned back "
             f"into train-time branches; build the model with inference_mode=True, e.g. "
             f"create_model({_model_name(target)!r}, inference_mode=True)"
         )
-    if known and model_fused and not ckpt.layout.fused:
+    if entry is not None and known and model_fused and not ckpt.layout.fused:
         twin = _train_time_twin(target)
         load_state(twin, ckpt, strict=strict, skip_classifier=skip_classifier)
         fused_state = reparameterize_model(twin, inplace=True).state_dict()
         load_state(
-            target, Checkpoint(fused_state, Layout("mobilebone", family, True), ckpt.origin), strict=True
+            target, Checkpoint(fused_state, Layout(FORMAT_NAME, entry.family, True), ckpt.origin), strict=True
         )
     else:
         load_state(target, ckpt, strict=strict, skip_classifier=skip_classifier)

@@ -14,7 +14,6 @@ from torch import Tensor, nn
 from mobilebone.layers import ClassifierHead
 from mobilebone.models.contract import Backbone, FeatureInfo, check_input
 from mobilebone.models.mobileone_block import MobileOneBlock
-from mobilebone.registry import default_cfg, register_model
 
 BASE_WIDTHS = (64, 128, 256, 512)
 DEPTHS = (2, 8, 10, 1)  # blocks per stage; the paper's stages 4 and 5 (5 + 5 blocks) form stage 3 here
@@ -125,17 +124,6 @@ class MobileOne(Backbone):
         self.head.reset(num_classes)
 
 
-def _build(variant: str, crop_pct: float) -> None:
-    name = f"mobileone_{variant}"
-
-    @register_model(name, family="mobileone", cfg=default_cfg(224, crop_pct=crop_pct))
-    def builder(**kwargs: Any) -> MobileOne:
-        return MobileOne(SPECS[variant], **kwargs)
-
-    builder.__name__ = name
-    builder.__doc__ = f"MobileOne-{variant.upper()} (fused params and MACs as the paper's Table 8)."
-
-
-# timm's eval crop for Apple's weights: 0.875 for S0, 0.9 for S1–S4 (REFERENCE §1.5).
-for _variant in SPECS:
-    _build(_variant, 0.875 if _variant == "s0" else 0.9)
+def build(variant: str, **kwargs: Any) -> MobileOne:
+    """MobileOne-``variant`` (``s0``…``s4``; fused params and MACs as the paper's Table 8)."""
+    return MobileOne(SPECS[variant], **kwargs)

@@ -143,7 +143,9 @@ def embedded_recipe(model: str) -> dict[str, Any]:
     Per 64 images, MobileOne takes a high lr (0.005 over 10 epochs reached only 79 %); MobileNetV4
     diverges at that lr (27 % for Conv-S) and trains well at 0.004 with gradient clipping (98.8 %).
     """
-    mnv4 = model.startswith("mobilenetv4")
+    from mobilebone.registry import get_entry
+
+    mnv4 = get_entry(model).recipe == "mobilenetv4"
     return {
         "epochs": 8,
         "batch_size": 64,

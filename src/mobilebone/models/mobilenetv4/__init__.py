@@ -40,28 +40,20 @@ down-sampling), which gain a bias; with K/V down-sampling it survives as ``kv_no
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mobilebone.models.mobilenetv4.model import MobileNetV4
 from mobilebone.models.mobilenetv4.specs import SPECS, MobileNetV4Spec
-from mobilebone.registry import default_cfg, register_model
+
+if TYPE_CHECKING:
+    from mobilebone.models.mobilenetv4.model import MobileNetV4
 
 __all__ = ["SPECS", "MobileNetV4", "MobileNetV4Spec"]
 
 
-def _register(variant: str) -> None:
-    name = f"mobilenetv4_{variant}"
-    spec = SPECS[variant]
-    # timm's eval config of the default tags: paper resolution, bicubic, crop 0.95, ImageNet mean/std.
-    cfg = default_cfg(spec.input_size, crop_pct=0.95, interpolation="bicubic")
+def __getattr__(name: str) -> Any:
+    # The network needs torch; the registry imports this package for its torch-free specs and cfgs.
+    if name == "MobileNetV4":
+        from mobilebone.models.mobilenetv4.model import MobileNetV4
 
-    @register_model(name, family="mobilenetv4", cfg=cfg)
-    def builder(**kwargs: Any) -> MobileNetV4:
-        return MobileNetV4(spec, **kwargs)
-
-    builder.__name__ = name
-    builder.__doc__ = f"MobileNetV4-{variant.replace('_', '-').title()} at {spec.input_size}px."
-
-
-for _variant in SPECS:
-    _register(_variant)
+        return MobileNetV4
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,6 +18,7 @@ from mobilebone.layers.conv_norm_act import ActFactory
 from mobilebone.models.contract import Backbone, FeatureInfo, check_input
 from mobilebone.models.mobilenetv4.blocks import FusedIB, MobileMQABlock, UniversalInvertedBottleneck
 from mobilebone.models.mobilenetv4.specs import (
+    SPECS,
     BlockSpec,
     ConvSpec,
     FusedIBSpec,
@@ -185,6 +186,6 @@ class MobileNetV4(Backbone):
         self.classifier = nn.Linear(self.head_hidden_size, num_classes) if num_classes > 0 else nn.Identity()
 
 
-def build_mobilenetv4(spec: MobileNetV4Spec, **kwargs: Any) -> MobileNetV4:
-    """Build a MobileNetV4 from ``spec`` (keyword arguments as ``MobileNetV4``)."""
-    return MobileNetV4(spec, **kwargs)
+def build(variant: str, **kwargs: Any) -> MobileNetV4:
+    """MobileNetV4 ``variant`` (a key of ``SPECS``; keyword arguments as ``MobileNetV4``)."""
+    return MobileNetV4(SPECS[variant], **kwargs)
