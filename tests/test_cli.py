@@ -59,3 +59,23 @@ def test_python_dash_m_works() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "mobileone_s0"
+
+
+HEAVY = ("torch", "torchvision", "numpy", "onnx", "onnxruntime", "PIL", "safetensors", "timm", "rich")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["list"], ["list", "--pretrained"], ["list", "mnv4*"]])
+def test_help_and_list_import_no_heavy_library(argv: list[str]) -> None:
+    # Start-up time of a command-line tool: parsing, --help and listing must not import torch & co.
+    code = (
+        "import sys\n"
+        "from mobilebone.cli.main import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print('LOADED', sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "LOADED []"
