@@ -30,7 +30,12 @@ from mobilebone.testing import (
     randomize_layer_scale,
 )
 
-timm = pytest.importorskip("timm")
+try:
+    import timm
+except ImportError:  # the safety, corrupt-file and native-format tests below need only mobilebone
+    timm = None
+# Tests that compare with timm's implementation or need its layouts.
+needs_timm = pytest.mark.skipif(timm is None, reason="needs timm (the reference implementation)")
 
 MODELS = mobilebone.list_models()
 MOBILEONE = [m for m in MODELS if m.startswith("mobileone")]
@@ -114,6 +119,7 @@ def to_apple(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
 # ---------------------------------------------------------------------------------------------- timm
 
 
+@needs_timm
 @pytest.mark.parametrize("arch", MODELS)
 def test_timm_checkpoint_loads_strictly_with_same_logits(arch: str, tmp_path: Path) -> None:
     reference, _, x = timm_reference(arch)
@@ -122,6 +128,7 @@ def test_timm_checkpoint_loads_strictly_with_same_logits(arch: str, tmp_path: Pa
     assert max_relative_error(logits(ours, x), logits(reference, x)) <= TOL
 
 
+@needs_timm
 @pytest.mark.parametrize("arch", MODELS)
 def test_timm_train_time_checkpoint_into_fused_model(arch: str, tmp_path: Path) -> None:
     # timm MNv4 has no reparameterization: its unfused weights are fused on the way into ours.
@@ -131,6 +138,7 @@ def test_timm_train_time_checkpoint_into_fused_model(arch: str, tmp_path: Path) 
     assert max_relative_error(logits(fused, x), logits(reference, x)) <= TOL
 
 
+@needs_timm
 @pytest.mark.parametrize("arch", MOBILEONE)
 def test_timm_reparameterized_checkpoint_into_fused_model(arch: str, tmp_path: Path) -> None:
     _, reference, x = timm_reference(arch)
@@ -156,6 +164,7 @@ SENSITIVE = [
 ]
 
 
+@needs_timm
 @pytest.mark.parametrize(("arch", "suffix"), SENSITIVE)
 def test_reference_depends_on_every_kind_of_block(arch: str, suffix: str) -> None:
     reference, _, x = timm_reference(arch)
@@ -178,6 +187,7 @@ def test_reference_depends_on_every_kind_of_block(arch: str, suffix: str) -> Non
     assert max_relative_error(logits(model, x), expected) <= TOL
 
 
+@needs_timm
 def test_reference_squeeze_excite_gates_are_not_saturated() -> None:
     # With BN statistics unrelated to the activations, S4's gates were all 0 or 1 (inputs ~5e6): SE
     # then acts as a fixed mask, and its weights hardly matter. Calibrated, they stay in the sigmoid's slope.
@@ -196,6 +206,7 @@ def test_reference_squeeze_excite_gates_are_not_saturated() -> None:
 # --------------------------------------------------------------------------------------------- Apple
 
 
+@needs_timm
 @pytest.mark.parametrize("arch", MOBILEONE)
 def test_apple_checkpoints_unfused_and_fused(arch: str, tmp_path: Path) -> None:
     reference, reference_fused, x = timm_reference(arch)
@@ -220,7 +231,9 @@ def test_apple_checkpoints_unfused_and_fused(arch: str, tmp_path: Path) -> None:
 
 
 def _s0_state() -> dict[str, Tensor]:
-    return float32_state(timm_reference("mobileone_s0")[0])
+    """A float32 MobileOne-S0 state dict with non-trivial BN statistics (keys as timm's: S0 has no SE)."""
+    torch.manual_seed(0)
+    return float32_state(randomize_batchnorm(mobilebone.create_model("mobileone_s0"), seed=7))
 
 
 @pytest.mark.parametrize(
@@ -263,6 +276,7 @@ def test_ema_is_preferred_over_raw_weights() -> None:
     torch.testing.assert_close(model.state_dict()["head.fc.bias"], shifted["head.fc.bias"])
 
 
+@needs_timm
 @pytest.mark.parametrize("arch", ["mobileone_s0", "mobilenetv4_conv_small"])
 @pytest.mark.parametrize("inference_mode", [False, True])
 def test_features_only_ignores_the_head(arch: str, inference_mode: bool, tmp_path: Path) -> None:
@@ -303,11 +317,12 @@ def test_missing_unexpected_and_shape_mismatch_are_listed_with_counts() -> None:
 
 def test_another_variants_checkpoint_is_refused() -> None:
     message = _one_line_error(
-        mobilebone.create_model("mobileone_s0"), float32_state(timm_reference("mobileone_s1")[0])
+        mobilebone.create_model("mobileone_s0"), float32_state(mobilebone.create_model("mobileone_s1"))
     )
     assert re.search(r"\d+ shape mismatches", message) and "another model" in message
 
 
+@needs_timm
 def test_another_familys_checkpoint_is_refused() -> None:
     message = _one_line_error(
         mobilebone.create_model("mobileone_s0"), float32_state(timm_reference("mobilenetv4_conv_small")[0])
@@ -380,7 +395,7 @@ def _bad_files(tmp_path: Path) -> dict[str, Path]:
         "text": (tmp_path / "notes.bin", b"hello, I am not a checkpoint\n"),
     }
     sf = tmp_path / "full.safetensors"
-    save_safetensors(timm_reference("mobileone_s0")[0], sf)
+    save_file(_s0_state(), str(sf))
     files["truncated-safetensors"] = (tmp_path / "t.safetensors", sf.read_bytes()[:5000])
     for path, content in files.values():
         path.write_bytes(content)
@@ -410,6 +425,7 @@ def test_corrupted_truncated_and_empty_files_give_clear_errors(tmp_path: Path) -
 # ------------------------------------------------------------------------------------------------ native
 
 
+@needs_timm
 @pytest.mark.parametrize("arch", ["mobileone_s4", "mobilenetv4_hybrid_medium"])
 def test_native_roundtrip_train_and_fused(arch: str, tmp_path: Path) -> None:
     reference, _, x = timm_reference(arch)
@@ -464,6 +480,7 @@ def test_features_only_model_saves_and_loads(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------------- CLI
 
 
+@needs_timm
 def test_convert_cli_timm_to_native_fused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     reference, _, x = timm_reference("mobileone_s0")
     src = save_safetensors(reference, tmp_path / "timm.safetensors")
@@ -485,6 +502,7 @@ def test_convert_cli_timm_to_native_fused(tmp_path: Path, capsys: pytest.Capture
     assert read_metadata(again)["model_name"] == "mobileone_s0"
 
 
+@needs_timm
 def test_convert_cli_apple_and_tag_records_preprocessing(tmp_path: Path) -> None:
     reference, _, _ = timm_reference("mobileone_s1")
     src = tmp_path / "mobileone_s1_unfused.pth.tar"
@@ -495,6 +513,7 @@ def test_convert_cli_apple_and_tag_records_preprocessing(tmp_path: Path) -> None
     assert cfg["crop_pct"] == 0.9 and cfg["tag"] == "apple_in1k"
 
 
+@needs_timm
 def test_convert_cli_failures_are_one_line_and_write_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -520,6 +539,7 @@ def test_convert_cli_failures_are_one_line_and_write_nothing(
 # --------------------------------------------------------------------------------------- tags and the Hub
 
 
+@needs_timm
 def test_pretrained_tags_match_timm() -> None:
     names = mobilebone.list_models(pretrained=True)
     assert len(names) == len(all_tags()) == 23
@@ -529,7 +549,17 @@ def test_pretrained_tags_match_timm() -> None:
     for name in names:
         theirs = timm.models.get_pretrained_cfg(name).to_dict()
         ours = all_tags()[name].cfg()
-        for key in ("input_size", "crop_pct", "interpolation", "mean", "std", "num_classes", "hf_hub_id"):
+        keys = (
+            "input_size",
+            "crop_pct",
+            "interpolation",
+            "mean",
+            "std",
+            "num_classes",
+            "hf_hub_id",
+            "license",
+        )
+        for key in keys:
             assert (
                 tuple(ours[key]) == tuple(theirs[key])
                 if isinstance(ours[key], tuple)
@@ -573,6 +603,7 @@ def test_list_pretrained_shows_preprocessing_and_source(capsys: pytest.CaptureFi
     assert len(capsys.readouterr().out.splitlines()) == 3  # header, one tag, footer
 
 
+@needs_timm
 def test_pretrained_downloads_through_huggingface_hub(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -604,6 +635,7 @@ def test_pretrained_downloads_through_huggingface_hub(
     assert model.pretrained_cfg["tag"] == "e1200_r224_in1k"
 
 
+@needs_timm
 def test_pretrained_local_path_and_new_classifier(tmp_path: Path) -> None:
     reference, _, x = timm_reference("mobileone_s0")
     path = save_safetensors(reference, tmp_path / "w.safetensors")
@@ -635,6 +667,7 @@ except CheckpointError as err:
 """
 
 
+@needs_timm
 def test_offline_uses_the_cache_and_otherwise_says_what_to_do(tmp_path: Path) -> None:
     # Lay the file out as huggingface_hub's cache does: refs/main → snapshots/<commit>/model.safetensors.
     repo = tmp_path / "hub" / "models--timm--mobileone_s0.apple_in1k"
@@ -684,6 +717,7 @@ def test_no_network_fails_at_once_without_retries(monkeypatch: pytest.MonkeyPatc
 
 _UNREACHABLE_SCRIPT = """
 import time, mobilebone
+import mobilebone.checkpoints.hub  # imported lazily by create_model: keep torch's import out of the timing
 from mobilebone.checkpoints import CheckpointError
 start = time.perf_counter()
 try:
