@@ -7,8 +7,6 @@ The tags and their eval preprocessing are declared on the registry entries, next
 
 from __future__ import annotations
 
-from typing import Any
-
 from mobilebone.registry import HUB_FILENAME, PretrainedTag, entries, get_entry, list_models
 
 __all__ = [
@@ -19,7 +17,6 @@ __all__ = [
     "get_tag",
     "is_tag",
     "list_pretrained",
-    "tag_cfg",
 ]
 
 
@@ -59,8 +56,3 @@ def get_tag(name: str, arch: str | None = None) -> PretrainedTag:
 def is_tag(name: str, arch: str | None = None) -> bool:
     """True when ``name`` names known weights (``arch.tag``, or a bare tag of ``arch``)."""
     return _full(name, arch) in all_tags()
-
-
-def tag_cfg(name: str) -> dict[str, Any]:
-    """The ``pretrained_cfg`` of ``arch.tag`` weights, ``{}`` for a bare architecture name."""
-    return get_tag(name).cfg() if "." in name else {}
