@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PIL import Image
-from torch import Tensor
+if TYPE_CHECKING:
+    from PIL import Image
+    from torch import Tensor
+
+# Largest accepted input side: 4.5x the largest published eval size (448 px). One 3x2048x2048 float image
+# is 48 MiB, so a batch stays within an ordinary machine's memory; an edited config asking for 100000 px
+# (a 120 GB batch) fails here, before anything is allocated.
+MAX_INPUT_SIZE = 2048
 
 _INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos")
 
@@ -55,6 +61,8 @@ def eval_transform(cfg: Mapping[str, Any]) -> Callable[[Image.Image], Tensor]:
     if channels not in (1, 3):
         raise ValueError(f"eval_transform makes 1- or 3-channel images, the config asks for {channels}")
     height, width = _size_hw(input_size)
+    if not (1 <= height <= MAX_INPUT_SIZE and 1 <= width <= MAX_INPUT_SIZE):
+        raise ValueError(f"input_size {height}x{width} is outside 1 to {MAX_INPUT_SIZE} px per side")
     mean = tuple(float(v) for v in cfg.get("mean", (0.485, 0.456, 0.406)))
     std = tuple(float(v) for v in cfg.get("std", (0.229, 0.224, 0.225)))
 

@@ -33,10 +33,11 @@ def model_for_checkpoint(
     The architecture is ``model_name`` (``arch`` or ``arch.tag``) or the one the checkpoint records;
     ``num_classes`` and ``in_chans`` come from the weights. ``inference_mode=None`` builds the weights'
     own form (fused weights need the fused graph); ``True`` builds the fused graph and fuses train-time
-    weights on loading. ``pretrained_cfg`` becomes the weights' preprocessing: the model's default,
+    weights on loading; weights holding NaN/inf are refused. ``pretrained_cfg`` becomes the weights' preprocessing: the model's default,
     updated by the tag in the name, updated by what the checkpoint itself records.
     """
     name = checkpoint_model_name(ckpt, model_name)
+    ckpt.check_finite()
     fused = ckpt.layout.fused if inference_mode is None else inference_mode
     model = get_entry(name).build(
         num_classes=ckpt.num_classes, in_chans=ckpt.in_chans or 3, inference_mode=fused

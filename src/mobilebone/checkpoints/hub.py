@@ -7,7 +7,7 @@ change); (2) with ``HF_HUB_OFFLINE=1`` nothing else is tried; (3) one metadata r
 can be reached; (4) only then ``hf_hub_download`` fetches the file. Step 3 exists because
 ``hf_hub_download`` retries a failed connection five times with back-off (~25 s of log lines) when
 the file is not cached; offline, the error below comes at once instead. It names the file, its URL
-and the two local-file alternatives (Python and command line).
+and the local-file alternative: ``pretrained=PATH`` in Python, ``--weights PATH`` on the command line.
 """
 
 from __future__ import annotations
@@ -60,10 +60,13 @@ def _reason(err: BaseException) -> str:
 def _unavailable(tag: PretrainedTag, url: str, reason: str) -> CheckpointError:
     """The one-line error for weights neither cached nor downloadable, with both local-file hints."""
     local = f"/path/to/{HUB_FILENAME}"
-    return CheckpointError(
+    problem = (
         f"cannot get the weights {tag.name}: {HUB_FILENAME} of {tag.hf_hub_id} is not in the Hugging Face "
-        f"cache and could not be downloaded ({reason}); download {url} and pass the file: "
-        f"create_model({tag.arch!r}, pretrained='{local}') in Python, or --weights {local} on the command line"
+        f"cache and could not be downloaded ({reason}); download {url} and pass the file"
+    )
+    return CheckpointError(
+        f"{problem}: create_model({tag.arch!r}, pretrained='{local}')",
+        cli_message=f"{problem}: --weights {local} (add --model {tag.name} for its preprocessing)",
     )
 
 

@@ -30,6 +30,8 @@ NOISE_PREFIXES = ("module.", "_orig_mod.")
 _SAFE_EXTRA_GLOBALS: list[Any] = [argparse.Namespace]  # timm training checkpoints store their ``args`` as one
 
 StateDict = dict[str, Tensor]
+# The marker ``mobilebone.training.checkpointing`` writes into resume checkpoints (checked equal by a test).
+TRAIN_STATE_FORMAT = "mobilebone-train-state"
 
 
 ACCEPTED = (
@@ -84,6 +86,13 @@ def is_safetensors(path: Path) -> bool:
         return False
     header_len = int.from_bytes(head[:8], "little")
     return head[8:9] == b"{" and 0 < header_len <= path.stat().st_size - 8
+
+
+def is_torch_file(path: Path) -> bool:
+    """True when the file starts like ``torch.save`` output: a zip archive or an old-style pickle."""
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
 
 
 def check_file(path: str | Path) -> Path:
@@ -153,7 +162,10 @@ def read_torch(path: Path) -> Any:
         with torch.serialization.safe_globals(_SAFE_EXTRA_GLOBALS), warnings.catch_warnings():
             # Plain pickles (protocol > 2) trigger a torch warning; the refusal below says it all.
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
-            return torch.load(path, map_location="cpu", weights_only=True)
+            # A file object, not the path: torch.load picks its reader by the name's suffix, and a
+            # PyTorch file named *.safetensors must still be read as what it is.
+            with path.open("rb") as handle:
+                return torch.load(handle, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise _describe_refusal(path, str(err)) from None
     # Arbitrary bytes make the unpickler fail in arbitrary ways (IndexError, struct.error, ...).
@@ -202,9 +214,16 @@ def unwrap(obj: Any, origin: str = "checkpoint") -> StateDict:
 def read_checkpoint(path: str | Path) -> tuple[StateDict, dict[str, str]]:
     """Read a checkpoint file (any supported format) safely: its flat state dict and its metadata."""
     path = check_file(path)
+    # The content decides, not the name: a .pth renamed .safetensors is still a PyTorch file.
     if is_safetensors(path):
         tensors, metadata = read_safetensors(path)
         return strip_prefixes(tensors), metadata
-    if path.name.endswith(".safetensors"):
+    if path.name.endswith(".safetensors") and not is_torch_file(path):
         raise unreadable(path, "safetensors")
-    return unwrap(read_torch(path), origin=str(path)), {}
+    obj = read_torch(path)
+    if isinstance(obj, Mapping) and obj.get("format") == TRAIN_STATE_FORMAT:
+        raise CheckpointError(
+            f"{path} is a training-resume checkpoint (for `mobilebone train --resume`); pass the run's "
+            f"model_best.safetensors or model_deploy.safetensors, which record the model and its preprocessing"
+        )
+    return unwrap(obj, origin=str(path)), {}

@@ -21,8 +21,9 @@ from torch import Tensor, nn
 from mobilebone.checkpoints.detect import Layout, detect_layout, is_fused_state, to_mobilebone
 from mobilebone.checkpoints.errors import CheckpointError
 from mobilebone.checkpoints.io import read_checkpoint, unwrap
-from mobilebone.checkpoints.native import FORMAT_NAME, native_config, unwrap_model
+from mobilebone.checkpoints.native import FORMAT_NAME, json_field, native_config, unwrap_model
 from mobilebone.registry import ModelEntry, get_entry
+from mobilebone.transforms import MAX_INPUT_SIZE
 
 CLASSIFIER_PREFIXES = ("head.fc.", "classifier.")
 _SHOWN = 3  # keys listed per kind in the one-line mismatch report
@@ -60,13 +61,53 @@ class Checkpoint:
                 return int(self.state[key].shape[1])
         return None
 
+    @property
+    def class_names(self) -> list[str] | None:
+        """The class names the weights were trained with (metadata ``classes``), ``None`` when not recorded."""
+        names = json_field(self.metadata, "classes", list, self.origin)
+        if names is None:
+            return None
+        if len(names) != self.num_classes or not all(isinstance(n, str) for n in names):
+            raise CheckpointError(
+                f"{self.origin}: its metadata field 'classes' lists {len(names)} entries for "
+                f"{self.num_classes} classes (or non-text names); save or convert it again"
+            )
+        return list(names)
+
     def cfg(self) -> dict[str, Any]:
         """The eval preprocessing the weights come with (tag or native metadata), ``{}`` if unknown."""
         if self.tag is not None:
             return dict(self.tag.cfg())
-        cfg = native_config(self.metadata).get("pretrained_cfg") or {}
+        cfg = native_config(self.metadata, self.origin).get("pretrained_cfg") or {}
+        if not isinstance(cfg, dict):
+            raise CheckpointError(f"{self.origin}: its metadata field 'config' has no valid pretrained_cfg")
         # JSON has no tuples; timm's (and the tags') cfg values are tuples: input_size, mean, std.
-        return {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}
+        cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}
+        if "input_size" in cfg:
+            _check_input_size(cfg["input_size"], self.origin)
+        return cfg
+
+    def check_finite(self) -> None:
+        """Refuse weights holding NaN or infinity (a diverged run), naming the first such tensor."""
+        for key, value in self.state.items():
+            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                bad = int((~torch.isfinite(value)).sum())
+                raise CheckpointError(
+                    f"{self.origin}: tensor {key} holds {bad} non-finite value{'s' if bad != 1 else ''} "
+                    f"(NaN or infinity), so every prediction would be meaningless; use an earlier checkpoint"
+                )
+
+
+def _check_input_size(value: Any, origin: str) -> None:
+    """Refuse a recorded ``input_size`` that is malformed or beyond ``MAX_INPUT_SIZE`` (before allocating)."""
+    sides = [value] if isinstance(value, int) else list(value)[-2:] if isinstance(value, tuple) else []
+    if not sides or not all(isinstance(s, int) and not isinstance(s, bool) for s in sides):
+        raise CheckpointError(f"{origin}: its metadata input_size {value!r} is not (C, H, W) integers")
+    if not all(1 <= s <= MAX_INPUT_SIZE for s in sides):
+        raise CheckpointError(
+            f"{origin}: its metadata asks for input_size {value!r}; sides must be 1 to {MAX_INPUT_SIZE} px "
+            f"(the file was edited or damaged)"
+        )
 
 
 def read(source: str | Path | Mapping[str, Any], arch: str | None = None) -> Checkpoint:

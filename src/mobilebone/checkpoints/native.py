@@ -17,7 +17,7 @@ from torch import nn
 
 from mobilebone.atomic import atomic_path
 from mobilebone.checkpoints.detect import is_fused_state
-from mobilebone.checkpoints.io import check_file, is_safetensors, read_safetensors, unreadable
+from mobilebone.checkpoints.io import check_file, is_safetensors, is_torch_file, read_safetensors, unreadable
 
 FORMAT_NAME = "mobilebone"
 FORMAT_VERSION = "1"
@@ -95,9 +95,9 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     """The metadata of a safetensors checkpoint (``{}`` for PyTorch pickles, which carry none)."""
     file = check_file(path)
     if not is_safetensors(file):
-        if file.name.endswith(".safetensors"):
+        if file.name.endswith(".safetensors") and not is_torch_file(file):
             raise unreadable(file, "safetensors")
-        return {}
+        return {}  # a PyTorch file (whatever its name says) carries no metadata
     from safetensors import SafetensorError, safe_open
 
     try:
@@ -107,13 +107,32 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         raise unreadable(file, "safetensors") from None
 
 
-def native_config(metadata: Mapping[str, str]) -> dict[str, Any]:
-    """The decoded ``config`` of native metadata (``{}`` when absent or not JSON)."""
+def json_field(metadata: Mapping[str, str], field: str, kind: type, origin: str = "checkpoint") -> Any:
+    """The JSON value of metadata ``field`` (``None`` when absent); a value that is not valid JSON of
+    ``kind`` is refused naming the field, rather than silently replaced by defaults."""
+    from mobilebone.checkpoints.errors import CheckpointError
+
+    if field not in metadata:
+        return None
     try:
-        config = json.loads(metadata.get("config", "{}"))
-    except json.JSONDecodeError:
-        return {}
-    return config if isinstance(config, dict) else {}
+        value = json.loads(metadata[field])
+    except json.JSONDecodeError as err:
+        raise CheckpointError(
+            f"{origin}: its metadata field {field!r} is not valid JSON ({err.msg}, at character {err.pos}); "
+            f"the file was edited or damaged: save or convert it again"
+        ) from None
+    if not isinstance(value, kind):
+        raise CheckpointError(
+            f"{origin}: its metadata field {field!r} holds a {type(value).__name__}, expected a "
+            f"{kind.__name__}; save or convert it again"
+        )
+    return value
+
+
+def native_config(metadata: Mapping[str, str], origin: str = "checkpoint") -> dict[str, Any]:
+    """The decoded ``config`` of native metadata (``{}`` when absent; invalid JSON raises)."""
+    config = json_field(metadata, "config", dict, origin)
+    return config if config is not None else {}
 
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "read_metadata", "read_safetensors", "save_native"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,10 +28,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def _check_writable(dst: Path) -> None:
+    """Refuse, before any work, a DST below a file or in a folder that cannot be written (missing folders
+    are created)."""
+    import os
+
+    from mobilebone.cli.main import CliError
+
+    existing = next(p for p in (dst.parent, *dst.parent.parents) if p.exists())
+    if not existing.is_dir():
+        raise CliError(f"cannot write {dst}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK) or (dst.exists() and not os.access(dst, os.W_OK)):
+        raise CliError(f"cannot write {dst}: permission denied (read-only file or folder)")
+
+
 def run(args: argparse.Namespace) -> int:
     """Read, load strictly (the check), optionally fuse, save atomically."""
-    from pathlib import Path
-
     from mobilebone import reparameterize_model
     from mobilebone.checkpoints import model_for_checkpoint, save_native
     from mobilebone.checkpoints.load import read
@@ -41,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"DST must be a .safetensors file, got {args.dst!r}")
     if dst.is_dir():
         raise CliError(f"DST {args.dst!r} is a folder; give a file name ending in .safetensors")
+    _check_writable(dst)
     ckpt = read(args.src, arch=args.model.split(".", 1)[0] if args.model else None)
     model, model_name = model_for_checkpoint(ckpt, args.model)
     if args.reparameterize:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 
@@ -33,20 +32,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _training_config(metadata: dict[str, str]) -> dict[str, Any]:
-    try:
-        value = json.loads(metadata.get("training_config", "{}"))
-    except json.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
+def _training_config(metadata: dict[str, str], origin: str) -> dict[str, Any]:
+    from mobilebone.checkpoints.native import json_field
+
+    value = json_field(metadata, "training_config", dict, origin)
+    return value if value is not None else {}
 
 
-def _dataset(args: argparse.Namespace, num_classes: int, trained: dict[str, Any]) -> tuple[Any, str]:
+def class_mapping(folders: list[str], recorded: list[str] | None, num_classes: int) -> tuple[list[int], str]:
+    """Weight class index of each (sorted) class folder, and how it was matched.
+
+    By name when the weights record their class names (every folder must be one of them; a subset is
+    fine), else by sorted folder order, which needs exactly one folder per class.
+    """
+    from mobilebone.cli.main import CliError
+
+    if recorded is not None:
+        index = {name: i for i, name in enumerate(recorded)}
+        unknown = [f for f in folders if f not in index]
+        if unknown:
+            shown = ", ".join(recorded[:8]) + (", …" if len(recorded) > 8 else "")
+            raise CliError(
+                f"class folder {unknown[0]!r} is not one of the weights' {len(recorded)} classes ({shown})"
+                + (f"; {len(unknown) - 1} more unknown" if len(unknown) > 1 else "")
+            )
+        return [index[f] for f in folders], "class folders matched by name to the weights' class names"
+    if len(folders) != num_classes:
+        raise CliError(
+            f"{len(folders)} class folders but the weights have {num_classes} classes and record no class "
+            f"names, so folders can only be matched by sorted order, one per class"
+        )
+    return list(range(num_classes)), "class folders matched by sorted order (the weights record no names)"
+
+
+def _dataset(args: argparse.Namespace, ckpt: Any, trained: dict[str, Any]) -> tuple[Any, str]:
     """The PIL-image dataset to evaluate on and a description of it."""
     from pathlib import Path
 
     from mobilebone.cli.main import CliError
 
+    num_classes = ckpt.num_classes
     if args.data is None:
         from mobilebone.training.synthetic import MAX_CLASSES, MIN_CLASSES, SyntheticShapes
 
@@ -55,7 +80,7 @@ def _dataset(args: argparse.Namespace, num_classes: int, trained: dict[str, Any]
                 f"the weights have {num_classes} classes but the embedded set has {MIN_CLASSES}-{MAX_CLASSES}; "
                 f"pass --data DIR"
             )
-        size = args.embedded_val or int(trained.get("embedded_val", 1000))
+        size = args.embedded_val if args.embedded_val is not None else int(trained.get("embedded_val", 1000))
         seed = args.data_seed if args.data_seed is not None else int(trained.get("data_seed", 0))
         return SyntheticShapes(
             "val", size, num_classes=num_classes, seed=seed
@@ -67,11 +92,9 @@ def _dataset(args: argparse.Namespace, num_classes: int, trained: dict[str, Any]
         raise FileNotFoundError(f"--data {args.data}: no such directory; expected DIR/val/<class>/<image>")
     folder = root / "val" if (root / "val").is_dir() else root
     dataset = image_folder(folder)
-    if len(dataset.classes) != num_classes:
-        raise CliError(
-            f"{folder} has {len(dataset.classes)} class folders but the weights have {num_classes} classes"
-        )
-    return dataset, str(folder)
+    mapping, how = class_mapping(list(dataset.classes), ckpt.class_names, num_classes)
+    dataset.target_transform = mapping.__getitem__  # folder index → the weights' class index
+    return dataset, f"{folder} ({how})"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,6 +110,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1 or args.workers < 0:
         raise CliError("--batch-size must be >= 1 and --workers >= 0")
+    if args.embedded_val is not None and args.embedded_val < 1:
+        raise CliError(
+            f"--embedded-val must be >= 1 (images in the embedded validation split), got {args.embedded_val}"
+        )
     arch = args.model.split(".", 1)[0] if args.model else None
     ckpt = read(args.weights, arch=arch)
     if ckpt.num_classes == 0:
@@ -94,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     # The fused graph computes the same function faster; a train-time checkpoint is fused on loading.
     model, model_name = model_for_checkpoint(ckpt, args.model, inference_mode=True)
     cfg = dict(model.pretrained_cfg)  # type: ignore[arg-type]  # the weights' preprocessing
-    dataset, where = _dataset(args, ckpt.num_classes, _training_config(ckpt.metadata))
+    dataset, where = _dataset(args, ckpt, _training_config(ckpt.metadata, ckpt.origin))
     data = Transformed(dataset, eval_transform(cfg))
     loader = make_loader(
         data,

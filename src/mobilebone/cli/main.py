@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _os_error(err: OSError) -> str:
+    """``path: cause`` for an operating-system error (its message alone when it names no path)."""
+    if err.filename is None or err.strerror is None:
+        return str(err)
+    return f"{err.filename}: {err.strerror.lower()}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mobilebone`` console script and of ``python -m mobilebone``."""
     parser = build_parser()
@@ -49,8 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         return int(args.func(args) or 0)
-    except (CliError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
-        print(f"mobilebone {args.command}: error: {err}", file=sys.stderr)
+    except (CliError, ValueError) as err:
+        # Checkpoint errors carry command-line advice (--weights PATH) next to the Python one.
+        print(f"mobilebone {args.command}: error: {getattr(err, 'cli_message', err)}", file=sys.stderr)
+        return 2
+    except OSError as err:  # missing file, permission, read-only or full disk, a path through a file, …
+        print(f"mobilebone {args.command}: error: {_os_error(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"mobilebone {args.command}: interrupted", file=sys.stderr)

@@ -27,10 +27,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def class_names(num_classes: int) -> list[str]:
-    """ImageNet-1k class names for 1000 classes, else ``class <i>``."""
+def class_names(num_classes: int, recorded: list[str] | None = None) -> list[str]:
+    """The weights' own class names when they record them, else ImageNet-1k's for 1000 classes, else
+    ``class <i>``."""
     from importlib.resources import files
 
+    if recorded is not None:
+        return list(recorded)
     if num_classes == 1000:
         text = (files("mobilebone") / "data" / "imagenet_classes.txt").read_text(encoding="utf-8")
         names = [line.strip() for line in text.splitlines() if line.strip()]
@@ -41,18 +44,27 @@ def class_names(num_classes: int) -> list[str]:
 
 def open_image(path: str, *, verify_only: bool = False) -> Any:
     """Open and decode an image (or only check its header), else raise a one-line error saying why."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     file = Path(path).expanduser()
     if not file.is_file():
         raise FileNotFoundError(f"image not found: {path}" if not file.exists() else f"not a file: {path}")
     try:
-        with Image.open(file) as image:
-            if verify_only:
-                image.verify()
-                return None
-            image.load()
-            return image.copy()
+        # PIL only warns between its pixel limit and twice it; decoding such an image can take gigabytes.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(file) as image:
+                if verify_only:
+                    image.verify()
+                    return None
+                image.load()
+                return image.copy()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ValueError(
+            f"{path} is too large to decode safely ({err}); resize it first (a decompression bomb?)"
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise ValueError(
             f"cannot read {path} as an image ({type(err).__name__}); give a JPEG/PNG/... file"
@@ -79,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     model, _ = model_for_checkpoint(ckpt, args.model, inference_mode=True)
     cfg = dict(model.pretrained_cfg)  # type: ignore[arg-type]  # the weights' preprocessing
     transform = eval_transform(cfg)
-    names = class_names(ckpt.num_classes)
+    names = class_names(ckpt.num_classes, ckpt.class_names)
     k = min(args.top_k, ckpt.num_classes)
     for start in range(0, len(args.images), _BATCH):
         chunk = args.images[start : start + _BATCH]
