@@ -41,7 +41,7 @@ MODELS = mobilebone.list_models()
 MOBILEONE = [m for m in MODELS if m.startswith("mobileone")]
 MNV4 = [m for m in MODELS if m.startswith("mobilenetv4")]
 # Comparisons run in float64, where ours and timm agree to ~1e-13 (float32 rounding alone moves these
-# random networks' logits by up to ~2e-4): far inside issue 4's 1e-5, and tight enough to catch any slip.
+# random networks' logits by up to ~2e-4): far inside the 1e-5 equivalence bound of the fusion tests, and tight enough to catch any slip.
 TOL = 1e-9
 # Where the library itself computes in float32 (fusion inside `convert` or `create_model`), the fused
 # float32 weights are rounded: measured ≤ 2.5e-4 (MobileOne-S4), ≤ 1e-4 for the models used below.
@@ -97,7 +97,7 @@ def save_safetensors(model: nn.Module, path: Path, *, float32: bool = True) -> P
 
 
 def to_apple(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
-    """timm MobileOne keys → Apple ml-mobileone keys (the rename of REFERENCE §1.6, written backwards)."""
+    """timm MobileOne keys → Apple ml-mobileone keys (Apple's ml-mobileone module names, the rename written backwards)."""
     renames = [
         (r"^stem\.", "stage0."),
         (r"^head\.fc\.", "linear."),
@@ -183,7 +183,7 @@ def test_reference_depends_on_every_kind_of_block(arch: str, suffix: str) -> Non
         changed = max_relative_error(logits(model, x), expected)
         with torch.no_grad():
             weight.neg_()
-        assert changed > 1e-3, (suffix, changed)  # ≥ 100x issue 4's 1e-5, ≥ 1e6x TOL
+        assert changed > 1e-3, (suffix, changed)  # ≥ 100x the 1e-5 fusion bound, ≥ 1e6x TOL
     assert max_relative_error(logits(model, x), expected) <= TOL
 
 

@@ -1,6 +1,6 @@
 """Apple ml-mobileone checkpoints (``mobileone_sX_unfused.pth.tar`` and fused ``mobileone_sX.pth.tar``).
 
-Apple ↔ timm is a pure rename (REFERENCE §1.6); mobilebone's MobileOne keys equal timm's except SE
+Apple ↔ timm is a pure rename (Apple `mobileone.py` vs timm `byobnet.py` module names); mobilebone's MobileOne keys equal timm's except SE
 (``se.fc1/fc2`` here). Tensor shapes are identical, so conversion never touches the values.
 """
 

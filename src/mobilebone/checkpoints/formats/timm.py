@@ -1,7 +1,7 @@
 """timm checkpoints: MobileOne (``byobnet``, unfused or reparameterized) and MobileNetV4 (``mobilenetv3``).
 
 MobileOne: keys equal mobilebone's except Squeeze-Excite (timm ``attn.fc1/fc2`` → ``se.fc1/fc2``, S4).
-MobileNetV4: the renames of the key table in ``mobilebone.models.mobilenetv4`` (REFERENCE §2.7): timm
+MobileNetV4: the renames of the key table in ``mobilebone.models.mobilenetv4``: timm
 keeps bare ``conv``/``bn1`` tensors on the stem, head, ConvBnAct and FusedIB blocks, where mobilebone
 uses one ``ConvNormAct`` unit (``.conv`` + ``.bn``) per conv.
 """
