@@ -22,7 +22,7 @@ from mobilebone.checkpoints.detect import Layout, detect_layout, is_fused_state,
 from mobilebone.checkpoints.errors import CheckpointError
 from mobilebone.checkpoints.io import read_checkpoint, unwrap
 from mobilebone.checkpoints.native import FORMAT_NAME, json_field, native_config, unwrap_model
-from mobilebone.registry import ModelEntry, get_entry
+from mobilebone.registry import ModelEntry, PretrainedTag, get_entry
 from mobilebone.transforms import MAX_INPUT_SIZE
 
 CLASSIFIER_PREFIXES = ("head.fc.", "classifier.")
@@ -37,7 +37,7 @@ class Checkpoint:
     layout: Layout
     origin: str
     metadata: dict[str, str] = field(default_factory=dict)
-    tag: Any = None  # the PretrainedTag when the source was a weight tag
+    tag: PretrainedTag | None = None  # set when the source was a weight tag
 
     @property
     def model_name(self) -> str | None:
