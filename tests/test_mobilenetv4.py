@@ -51,7 +51,8 @@ def _random_model(name: str, dtype: torch.dtype = torch.float64) -> nn.Module:
 )
 def test_spec_block_counts(variant: str, uib_count: int, mqa_count: int) -> None:
     blocks = [b for stage in SPECS[variant].stages for b in stage]
-    assert sum(isinstance(b, UIBSpec) for b in blocks) == uib_count  # counts of timm mobilenetv3.py block definitions
+    # counts of the block definitions in timm mobilenetv3.py
+    assert sum(isinstance(b, UIBSpec) for b in blocks) == uib_count
     assert sum(isinstance(b, MQASpec) for b in blocks) == mqa_count
     # K/V down-sampling only in the stride-16 stage (blocks.2).
     for stage_idx, stage in enumerate(SPECS[variant].stages):
