@@ -66,8 +66,10 @@ def test_uib_forms_all_used() -> None:
         b.form for spec in SPECS.values() for stage in spec.stages for b in stage if isinstance(b, UIBSpec)
     }
     assert forms == {"ExtraDW", "ConvNext", "IB", "FFN"}
-    doc = UIBSpec.form.__doc__ or ""
-    assert doc[:1].isalpha(), f"UIBSpec.form docstring starts with {doc[:3]!r}"
+    # The paper (§3.2) names the UIB forms by which depthwise convs are present (start, middle).
+    named = {(3, 5): "ExtraDW", (3, 0): "ConvNext", (0, 3): "IB", (0, 0): "FFN"}
+    for (start, mid), form in named.items():
+        assert UIBSpec(start, mid, 1, 32, 4.0).form == form
 
 
 @pytest.mark.parametrize(("variant", "size"), list(zip(VARIANTS, [224, 256, 384, 256, 384], strict=True)))
