@@ -96,7 +96,11 @@ def plot_front(
         )
     values = [float(p.value(axis)) / scale for p in usable]  # type: ignore[arg-type]
     if values and min(values) > 0:
+        from matplotlib.ticker import FuncFormatter, NullFormatter
+
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))  # 2, not 2×10^0
+        ax.xaxis.set_minor_formatter(NullFormatter())
         pad = math.log10(max(values) / min(values) + 1) * 0.15 + 0.05
         ax.set_xlim(min(values) / 10**pad, max(values) * 10**pad)
     accs = [p.top1 for p in usable]
