@@ -104,7 +104,7 @@ def collect(args: argparse.Namespace, console: Any) -> tuple[list[Any], list[Any
             if labels.count(folder.label) > 1:
                 folder.label = f"{folder.label}#{i + 1}"
     else:
-        folders = [read_bench_results(_measure(args, entries, console))]
+        folders = [read_bench_results(_measure(args, entries, console), label="this machine")]
     points: list[Any] = []
     missing: list[str] = []
     for folder in folders:

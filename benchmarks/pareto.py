@@ -1,0 +1,74 @@
+"""The run behind docs/pareto.md: accuracy-vs-latency fronts, `pick`, and the roofline on this machine.
+
+A thin wrapper over ``mobilebone pareto`` (every zoo model with published weights, at its weights'
+resolution, in ONNX Runtime and PyTorch eager, ``--resume``-able), ``mobilebone pick`` and
+``mobilebone roofline --ridge-sweep --results`` over the same bench rows; the figures are copied to
+``docs/img/``.
+
+    .venv/bin/python benchmarks/pareto.py [--out benchmarks/results/pareto] [--max-seconds 1] [--budget-ms 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import shutil
+import sys
+from pathlib import Path
+
+from mobilebone.cli.main import main as cli_main
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURES = {
+    "pareto.png": "pareto_fronts.png",
+    "roofline/ridge_sweep.png": "pareto_ridge_sweep.png",
+    "roofline/roofline_layers.png": "pareto_roofline_layers.png",
+}
+
+
+def main() -> int:
+    """Measure, build the fronts, pick under a budget, run the roofline; publish the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "pareto")
+    parser.add_argument("--max-seconds", type=float, default=1.0)
+    parser.add_argument("--runtimes", nargs="+", default=["onnxruntime", "eager"])
+    parser.add_argument("--budget-ms", type=float, nargs="+", default=[2.0, 5.0, 10.0])
+    parser.add_argument("--docs-img", type=Path, default=ROOT / "docs" / "img")
+    args = parser.parse_args()
+    out = args.out
+    code = cli_main(
+        [
+            "pareto",
+            "--out",
+            str(out),
+            "--max-seconds",
+            str(args.max_seconds),
+            "--resume",
+            "--runtimes",
+            *args.runtimes,
+        ]
+    )
+    if code:
+        return code
+    bench = out / "bench"
+    picks = io.StringIO()
+    for budget in args.budget_ms:
+        command = ["pick", "--budget-ms", f"{budget:g}", "--results", str(bench)]
+        picks.write(f"$ mobilebone {' '.join(command[:3])} --results {bench.relative_to(ROOT)}\n")
+        with contextlib.redirect_stdout(picks), contextlib.redirect_stderr(picks):
+            cli_main(command)
+    (out / "pick.txt").write_text(picks.getvalue(), encoding="utf-8")
+    print(picks.getvalue())
+    code = cli_main(["roofline", "--ridge-sweep", "--results", str(bench), "--out", str(out / "roofline")])
+    if code:
+        return code
+    args.docs_img.mkdir(parents=True, exist_ok=True)
+    for source, target in FIGURES.items():
+        shutil.copyfile(out / source, args.docs_img / target)
+    print(f"copied {', '.join(FIGURES.values())} to {args.docs_img}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
