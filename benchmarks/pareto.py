@@ -1,7 +1,9 @@
 """The run behind docs/pareto.md: accuracy-vs-latency fronts, `pick`, and the roofline on this machine.
 
 A thin wrapper over ``mobilebone pareto`` (every zoo model with published weights, at its weights'
-resolution, in ONNX Runtime and PyTorch eager, ``--resume``-able), ``mobilebone pick`` and
+resolution, in ONNX Runtime at every usable core, then PyTorch eager at 1 thread — eager at 2 threads on
+a loaded 2-core machine is scrambled by descheduled OpenMP threads, see docs/benchmarks.md — each pass
+``--resume``-able), ``mobilebone pick`` and
 ``mobilebone roofline --ridge-sweep --results`` over the same bench rows; the figures are copied to
 ``docs/img/``.
 
@@ -32,7 +34,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "pareto")
     parser.add_argument("--max-seconds", type=float, default=1.0)
-    parser.add_argument("--runtimes", nargs="+", default=["onnxruntime", "eager"])
+    parser.add_argument(
+        "--passes",
+        nargs="+",
+        default=["onnxruntime:0", "eager:1"],
+        help="RUNTIME:THREADS per pass (0 = every usable core)",
+    )
     parser.add_argument("--budget-ms", type=float, nargs="+", default=[2.0, 5.0, 10.0])
     parser.add_argument("--docs-img", type=Path, default=ROOT / "docs" / "img")
     args = parser.parse_args()
