@@ -44,20 +44,13 @@ def main() -> int:
     parser.add_argument("--docs-img", type=Path, default=ROOT / "docs" / "img")
     args = parser.parse_args()
     out = args.out
-    code = cli_main(
-        [
-            "pareto",
-            "--out",
-            str(out),
-            "--max-seconds",
-            str(args.max_seconds),
-            "--resume",
-            "--runtimes",
-            *args.runtimes,
-        ]
-    )
-    if code:
-        return code
+    for step in args.passes:
+        runtime, _, threads = step.partition(":")
+        argv = ["pareto", "--out", str(out), "--max-seconds", str(args.max_seconds), "--resume"]
+        argv += ["--runtimes", runtime] + (["--threads", threads] if threads and threads != "0" else [])
+        code = cli_main(argv)
+        if code:
+            return code
     bench = out / "bench"
     picks = io.StringIO()
     for budget in args.budget_ms:
