@@ -212,7 +212,7 @@ def test_pick_on_recorded_rows(machines: tuple[Path, Path]) -> None:
 
 def test_cli_pick(machines: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     a, b = (str(m) for m in machines)
-    assert main(["pick", "--budget-ms", "3", "--results", a]) == 0
+    assert main(["pick", "--budget-ms", "3", "--runtime", "auto", "--results", a]) == 0
     out = capsys.readouterr().out
     assert "mobileone_s1.apple_in1k at 224 px, onnxruntime" in out
     assert "export: mobilebone export mobileone_s1 --weights mobileone_s1.apple_in1k --format onnx" in out

@@ -25,7 +25,13 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
         help="zoo names or globs (default: every zoo model with weights)",
     )
     parser.add_argument(
-        "--runtimes", nargs="+", default=["auto"], metavar="RT", help="runtimes to time in (default: auto)"
+        "--runtimes",
+        "--runtime",
+        dest="runtimes",
+        nargs="+",
+        default=["auto"],
+        metavar="RT",
+        help="runtimes to time in, or to choose from with --results (default: auto = every one recorded)",
     )
     parser.add_argument(
         "--accuracy",
