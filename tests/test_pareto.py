@@ -233,6 +233,7 @@ def test_cli_pareto_merges_machines(machines: tuple[Path, Path], tmp_path: Path)
     assert s1[("a", "onnxruntime")]["front_latency"] == "True"
     assert s1[("b", "onnxruntime")]["front_latency"] == "False"
     assert s1[("b", "onnxruntime")]["consensus"] == "some"
+    assert s1[("b", "onnxruntime")]["fronts_of_machines"] == "1/2"
     report = (out / "pareto.md").read_text()
     assert "## Across machines" in report and "CPU A" in report and "mobilenetv4_conv_medium@224" in report
     assert (out / "pareto.png").stat().st_size > 10_000

@@ -213,19 +213,21 @@ def front_labels(points: Sequence[Point], axis: str) -> set[str]:
     return {p.label for p in front_of(points, axis)}
 
 
-def consensus(points: Sequence[Point]) -> dict[tuple[str, str], str]:
-    """Per (runtime, label): on the latency front of every / most / some / none of the machines that timed it."""
-    on: dict[tuple[str, str], int] = {}
-    seen: dict[tuple[str, str], int] = {}
+def front_counts(points: Sequence[Point]) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per (runtime, label): on how many machines' latency fronts it is, of how many machines that timed it."""
+    counts: dict[tuple[str, str], tuple[int, int]] = {}
     for (_, runtime), group in groups(points).items():
         front = front_labels(group, "latency")
         for p in group:
-            key = (runtime, p.label)
-            seen[key] = seen.get(key, 0) + 1
-            on[key] = on.get(key, 0) + (p.label in front)
+            hits, total = counts.get((runtime, p.label), (0, 0))
+            counts[(runtime, p.label)] = (hits + (p.label in front), total + 1)
+    return counts
+
+
+def consensus(points: Sequence[Point]) -> dict[tuple[str, str], str]:
+    """Per (runtime, label): on the latency front of every / most / some / none of the machines that timed it."""
     verdicts = {}
-    for key, total in seen.items():
-        hits = on[key]
+    for key, (hits, total) in front_counts(points).items():
         if hits == total:
             verdicts[key] = "every"
         elif hits > total / 2:

@@ -7,7 +7,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mobilebone.analysis.pareto import AXES, BenchResults, Point, consensus, front_labels, groups
+from mobilebone.analysis.pareto import (
+    AXES,
+    CONSENSUS,
+    BenchResults,
+    Point,
+    consensus,
+    front_counts,
+    front_labels,
+    groups,
+)
 from mobilebone.analysis.report import markdown_table, write_atomic, write_csv
 
 POINT_FIELDS = (
@@ -27,12 +36,14 @@ POINT_FIELDS = (
     "front_macs",
     "front_params",
     "consensus",
+    "fronts_of_machines",
 )
 
 
 def point_rows(points: Sequence[Point]) -> list[dict[str, Any]]:
     """One dict per point with its front memberships (per machine × runtime) and cross-machine verdict."""
     verdicts = consensus(points)
+    counts = front_counts(points)
     out = []
     for (_, runtime), group in groups(points).items():
         fronts = {axis: front_labels(group, axis) for axis in AXES}
@@ -53,6 +64,7 @@ def point_rows(points: Sequence[Point]) -> list[dict[str, Any]]:
                     "params": p.params,
                     **{f"front_{axis}": p.label in fronts[axis] for axis in AXES},
                     "consensus": verdicts[(runtime, p.label)],
+                    "fronts_of_machines": "{}/{}".format(*counts[(runtime, p.label)]),
                 }
             )
     return out
@@ -100,13 +112,10 @@ def consensus_table(rows: Sequence[dict[str, Any]]) -> str:
     seen: dict[tuple[str, str], dict[str, Any]] = {}
     for r in rows:
         seen.setdefault((r["runtime"], f"{r['model']}.{r['tag']}@{r['input_size']}"), r)
-    cells = [
-        (runtime, label, r["consensus"])
-        for (runtime, label), r in sorted(
-            seen.items(), key=lambda kv: (kv[0][0], kv[1]["consensus"], kv[0][1])
-        )
-    ]
-    return markdown_table([("runtime", "l"), ("weights", "l"), ("on the front of", "l")], cells)
+    ordered = sorted(seen.items(), key=lambda kv: (kv[0][0], CONSENSUS.index(kv[1]["consensus"]), kv[0][1]))
+    cells = [(runtime, label, r["consensus"], r["fronts_of_machines"]) for (runtime, label), r in ordered]
+    columns = [("runtime", "l"), ("weights", "l"), ("on the front of", "l"), ("fronts / machines timed", "r")]
+    return markdown_table(columns, cells)
 
 
 def environment_line(results: BenchResults) -> str:
