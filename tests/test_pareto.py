@@ -276,3 +276,20 @@ def test_labels_do_not_overlap() -> None:
         for other in boxes[i + 1 :]:
             assert not box.overlaps(other)
     plt.close(fig)
+
+
+def test_measure_rows_times_each_weights_at_its_resolution(tmp_path: Path) -> None:
+    from mobilebone.analysis.accuracy import AccuracyEntry
+    from mobilebone.analysis.pareto import measure_rows
+
+    entries = [
+        AccuracyEntry("mobileone_s0", "a", 64, 70.0, None, "user", "test"),
+        AccuracyEntry("mobileone_s0", "b", 96, 72.0, None, "user", "test"),
+    ]
+    out = measure_rows(entries, ["eager"], tmp_path / "bench", threads=1, runs=3, warmup=1, max_seconds=0.5)
+    results = read_bench_results(out)
+    sizes = {(r["model"], r["input_size"], r["status"]) for r in results.rows}
+    assert sizes == {("mobileone_s0", 64, "ok"), ("mobileone_s0", 96, "ok")}  # one sweep per resolution
+    points, missing = join_points(results, entries)
+    assert sorted(p.label for p in points) == ["mobileone_s0.a@64", "mobileone_s0.b@96"]
+    assert missing == []

@@ -120,3 +120,42 @@ def test_measured_hardware_is_plausible() -> None:
 
     hw = measure_hardware(1, repeats=1)
     assert 1e8 < hw.peak_macs < 1e13 and 1e8 < hw.bandwidth < 1e12
+
+
+def test_cli_roofline_correlates_with_recorded_rows(tmp_path: Path) -> None:
+    import json
+
+    rows = [
+        {
+            "model": m,
+            "runtime": "onnxruntime",
+            "input_size": 64,
+            "status": "ok",
+            "form": "deploy",
+            "batch_size": 1,
+        }
+        | {"min_ms": ms, "macs": macs, "params": params, "source": "mobilebone", "kind": "convnet"}
+        for m, ms, macs, params in (
+            ("mobilenetv4_conv_small", 1.0, 1.5e7, 3.8e6),
+            ("mobileone_s0", 2.0, 2.2e7, 2.1e6),
+            ("mobileone_s1", 3.0, 6.6e7, 4.8e6),
+        )
+    ]
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    (bench / "results.json").write_text(json.dumps({"rows": rows}))
+    out = tmp_path / "rl"
+    args = ["roofline", "mobileone_s0", "--input-size", "64", "--results", str(bench), "--out", str(out)]
+    # Memory so fast that every layer is compute-bound: the prediction must be MACs / PeakMACs exactly.
+    assert main([*args, "--peak-gmacs", "10", "--bandwidth-gbs", "1e9"]) == 0
+    with (out / "roofline_vs_measured.csv").open() as handle:
+        table = list(csv.DictReader(handle))
+    assert [r["model"] for r in table] == ["mobilenetv4_conv_small", "mobileone_s0", "mobileone_s1"]
+    from mobilebone.analysis.complexity import count_macs
+    from mobilebone.analysis.zoo import zoo
+
+    for r in table:
+        macs = count_macs(zoo()[r["model"]].deploy(), 64).total
+        assert float(r["predicted_ms"]) == pytest.approx(macs / 10e9 * 1e3, rel=1e-6)
+    text = (out / "roofline.md").read_text()
+    assert "| onnxruntime | roofline prediction | 3 | +1.00" in text
