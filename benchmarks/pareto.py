@@ -41,7 +41,7 @@ def main() -> int:
         default=["onnxruntime:0", "eager:1"],
         help="RUNTIME:THREADS per pass (0 = every usable core)",
     )
-    parser.add_argument("--budget-ms", type=float, nargs="+", default=[2.0, 5.0, 20.0, 50.0, 200.0])
+    parser.add_argument("--budget-ms", type=float, nargs="+", default=[1.0, 2.0, 5.0, 20.0, 50.0, 200.0])
     parser.add_argument("--docs-img", type=Path, default=ROOT / "docs" / "img")
     args = parser.parse_args()
     out = args.out
