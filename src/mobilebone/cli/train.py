@@ -40,7 +40,9 @@ def config_flags() -> list[tuple[str, dict[str, Any]]]:
             continue
         # argparse %-formats help texts: a literal % must be doubled.
         text = f.metadata["help"].replace("%", "%%")
-        hint, kwargs = hints[f.name], {"help": text, "default": None, "dest": f.name}
+        # SUPPRESS: a flag left out is absent from the namespace, so "--weight-decay-end none" (None) differs
+        # from not giving it (the recipe's value).
+        hint, kwargs = hints[f.name], {"help": text, "default": argparse.SUPPRESS, "dest": f.name}
         if "metavar" in f.metadata:
             kwargs["metavar"] = f.metadata["metavar"]
         args = [a for a in get_args(hint) if a is not type(None)]
@@ -98,7 +100,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     """The settings given on the command line (flags left out keep the recipe's values)."""
-    return {name: getattr(args, name) for name, _ in config_flags() if getattr(args, name) is not None}
+    return {name: getattr(args, name) for name, _ in config_flags() if hasattr(args, name)}
 
 
 def _same(given: Any, saved: Any) -> bool:

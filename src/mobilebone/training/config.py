@@ -295,7 +295,8 @@ def resolve_config(model: str | None = None, data: str | None = None, **override
         "interpolation": str(entry.default_cfg["interpolation"]),
     }
     values.update(recipe_defaults(recipe, entry.name))
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    # None means "not given", except for the settings whose None is a value of its own (off / derived).
+    values.update({k: v for k, v in overrides.items() if v is not None or k in _NONE_IS_A_VALUE})
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
@@ -305,6 +306,9 @@ def resolve_config(model: str | None = None, data: str | None = None, **override
     cfg = TrainConfig(model=entry.name, data=data, recipe=recipe, **values)
     validate(cfg)
     return cfg
+
+
+_NONE_IS_A_VALUE = frozenset({"lr", "weight_decay_end"})
 
 
 def _flag(name: str) -> str:
