@@ -52,10 +52,8 @@ def test_every_setting_has_a_flag_that_sets_it() -> None:
     for f in settings:
         flag = "--" + f.name.replace("_", "-")
         text, expected = _sample(f.name, hints[f.name], f.default)
-        if text is None:  # booleans: --x / --no-x
-            argv = [flag if expected else "--no-" + flag[2:]]
-        else:
-            argv = [flag, *text]
+        # booleans (no text): --x / --no-x
+        argv = [flag if expected else "--no-" + flag[2:]] if text is None else [flag, *text]
         args = parser.parse_args(argv)
         assert getattr(args, f.name) == expected, flag
         assert train_cli.overrides_from(args) == {f.name: expected}, flag
@@ -120,7 +118,9 @@ def test_one_class_image_folder_is_refused(tmp_path: Path, capsys: pytest.Captur
     for split in ("train", "val"):
         (tmp_path / "data" / split / "cat").mkdir(parents=True)
         Image.new("RGB", (8, 8)).save(tmp_path / "data" / split / "cat" / "a.png")
-    assert main(["train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "r"), "--epochs", "1"]) == 2
+    assert (
+        main(["train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "r"), "--epochs", "1"]) == 2
+    )
     err = capsys.readouterr().err.strip()
     assert "at least 2" in err and len(err.splitlines()) == 1
 

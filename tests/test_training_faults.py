@@ -67,7 +67,9 @@ def test_a_deploy_form_that_scores_differently_fails_the_run(
     out = tmp_path / "run"
     assert main(["train", "--out", str(out), *TINY, "--deploy-tolerance", "0"]) == 2
     err = _last_line(capsys.readouterr().err)
-    assert err.startswith("mobilebone train: error: deploy check failed: the reparameterized model scores top1")
+    assert err.startswith(
+        "mobilebone train: error: deploy check failed: the reparameterized model scores top1"
+    )
     assert "tolerance 0)" in err and "train-time form scores" in err
     assert (out / "model_best.safetensors").is_file() and not (out / "model_deploy.safetensors").exists()
 
@@ -107,7 +109,9 @@ def _bomb_png(path: Path, side: int = 50_000) -> None:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"") + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"") + chunk(b"IEND", b"")
+    )
 
 
 def _image_folder(root: Path) -> None:
@@ -148,7 +152,9 @@ def test_an_unreadable_image_stops_with_one_line_naming_it(
     assert "Traceback" not in capsys.readouterr().err
 
 
-def test_skip_bad_images_counts_them_and_trains_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_skip_bad_images_counts_them_and_trains_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = tmp_path / "data"
     _image_folder(data)
     classes = sorted(p.name for p in (data / "train").iterdir())

@@ -57,7 +57,9 @@ def test_a_second_run_on_a_locked_folder_fails_at_once(tmp_path: Path) -> None:
             "except RunDirError as e:\n    print(e); sys.exit(3)\n"
         )
         env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
-        result = subprocess.run([sys.executable, "-c", code, str(out)], env=env, capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "-c", code, str(out)], env=env, capture_output=True, text=True
+        )
         assert result.returncode == 3, result.stderr[-1000:]
         assert "in use by another training run" in result.stdout
         with pytest.raises(RunDirError, match="in use"):  # in this process too (a second open file)
@@ -67,7 +69,9 @@ def test_a_second_run_on_a_locked_folder_fails_at_once(tmp_path: Path) -> None:
     open_run_dir(out, resuming=False, overwrite=False).release()  # free again once released
 
 
-def test_parent_path_that_is_a_file_gives_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_parent_path_that_is_a_file_gives_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "file").write_text("x")
     assert main(["train", "--out", str(tmp_path / "file" / "run"), *TINY]) == 2
     err = capsys.readouterr().err.strip()
