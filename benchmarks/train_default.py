@@ -6,6 +6,7 @@ otherwise) in this process, then writes one JSON with the final scores, the per-
 committed results are under benchmarks/results/training/ and docs/training.md quotes them.
 
     python benchmarks/train_default.py [--model mobilenetv4_conv_small] [--json PATH] [-- extra train flags]
+    python benchmarks/train_default.py --render results/training/default_mobileone_s0.json   # docs table
 """
 
 from __future__ import annotations
@@ -22,13 +23,47 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results" / "training"
 
 
+def render(record: dict) -> str:
+    """The markdown summary docs/training.md quotes: one line of context, then one row per epoch."""
+    env, metric = record["environment"], record["metric"]
+    rates = record["train_images_per_s"]
+    lines = [
+        f"**`{record['equivalent_cli'].strip()}`** ({record['recipe']} recipe), measured "
+        f"{env['measured_at']} on {env['cpu']}, {env['usable_cores']} usable cores, torch "
+        f"{env.get('torch_version')}, {env['threads']} threads; load average before/after "
+        f"{record['load_average_before'][0]:.1f} / {record['load_average_after'][0]:.1f} (a shared machine). "
+        f"**{record['wall_s'] / 60:.1f} min** wall clock, {rates['min']:.0f}–{rates['max']:.0f} train images/s.",
+        "",
+        f"| epoch | train loss | val {metric} | val {metric} (raw weights) | epoch s |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for row in record["epochs"]:
+        raw = row.get(f"model_{metric}") or "–"
+        lines.append(
+            f"| {row['epoch']} | {row['train_loss']} | {row[f'val_{metric}']} | {raw} | {float(row['epoch_time_s']):.1f} |"
+        )
+    lines += [
+        "",
+        f"Best weights: train-time form {metric} {record['train_form'][metric]:.2f}, deploy form "
+        f"{record['deploy_form'][metric]:.2f} (max |logit difference| "
+        f"{record['deploy_form'].get('max_logit_diff', 0.0):.1e}).",
+    ]
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Train, then write the JSON record."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="mobileone_s0")
     parser.add_argument("--json", metavar="PATH", help="default: results/training/default_<model>.json")
+    parser.add_argument(
+        "--render", metavar="JSON", help="print the docs/training.md summary of a result file"
+    )
     parser.add_argument("flags", nargs="*", help="extra `mobilebone train` flags (after --)")
     args = parser.parse_args()
+    if args.render:
+        print(render(json.loads(Path(args.render).read_text(encoding="utf-8"))))
+        return
 
     import torch
 
