@@ -3,10 +3,12 @@
 Both models are built with random init and the same number of classes, put in train mode, and timed in
 one process, interleaved: each round runs ``--steps`` forward+backward passes (with a zeroed gradient) of
 one model, then of the other, in a shuffled order. The machine is shared and noisy, so the comparison is
-the per-round ratio, summarised by its median (TOOLING.md: only same-run, interleaved numbers compare).
+the per-round ratio, summarised by its median (on a shared machine only same-run, interleaved numbers
+compare). ``--json PATH`` writes the raw per-round rates and the summary (the committed file is
+benchmarks/results/training/throughput.json).
 
     .venv/bin/python benchmarks/train_throughput.py [--batch-size 32] [--input-size 224] [--rounds 12]
-        [--steps 3] [--device cpu|cuda] [--channels-last] [--markdown]
+        [--steps 3] [--device cpu|cuda] [--channels-last] [--markdown] [--json PATH]
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import json
 import random
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
@@ -58,6 +61,7 @@ def main() -> None:
     parser.add_argument(
         "--markdown", action="store_true", help="print a markdown table for docs/benchmarks.md"
     )
+    parser.add_argument("--json", metavar="PATH", help="also write the raw rates and summary as JSON")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -103,7 +107,14 @@ def main() -> None:
         "median_ratio_ours_over_timm": statistics.median(ratios),
         "ratio_range": [min(ratios), max(ratios)],
         "environment": env,
+        "rates_images_per_s": rates,
+        "command": "python benchmarks/train_throughput.py " + " ".join(sys.argv[1:]),
     }
+    if args.json:
+        from mobilebone.atomic import atomic_open
+
+        with atomic_open(args.json) as handle:
+            handle.write((json.dumps(summary, indent=2) + "\n").encode("utf-8"))
     if not args.markdown:
         print(json.dumps(summary, indent=2))
         return

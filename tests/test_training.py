@@ -159,15 +159,15 @@ def test_train_cli_embedded_run_saves_config_and_deploys_identically(tmp_path: P
     assert read_metadata(out / "model_deploy.safetensors")["fused"] == "true"
     assert read_metadata(out / "model_best.safetensors")["fused"] == "false"
     # The reparameterized model must score exactly what the train-time form scored on the same images.
-    line = next(x for x in printed.splitlines() if "reparameterized" in x)
-    train_top1 = line.split("train-time form top-1 ")[1].split(" %")[0]
-    deploy_top1 = line.split("reparameterized top-1 ")[1].split(" %")[0]
-    assert train_top1 == deploy_top1
+    line = next(x for x in printed.splitlines() if "deploy form" in x)
+    train_top1 = float(line.split("train-time form top1 ")[1].split(";")[0])
+    deploy_top1 = float(line.split("deploy form top1 ")[1].split(" ")[0])
+    assert train_top1 == deploy_top1 and "difference 0," in line
 
     # eval without --data: the embedded val split as trained (32 images), top-1 equal to training's
     assert main(["eval", "--weights", str(out / "model_deploy.safetensors"), "--workers", "0"]) == 0
     report = capsys.readouterr().out
-    assert "32 images at 32 px" in report and f"top-1 {deploy_top1} %" in report and "top-5" in report
+    assert "32 images at 32 px" in report and f"top-1 {deploy_top1:.2f} %" in report and "top-5" in report
 
 
 def test_train_and_eval_on_an_image_folder(tmp_path: Path, capsys) -> None:
@@ -228,17 +228,22 @@ def test_bad_data_gives_a_one_line_error(tmp_path: Path, capsys) -> None:
     ckpt.save_state(out / ckpt.RESUME_FILE, {"config": "{}"})
     assert main(["train", "--out", str(out), *TINY]) == 2  # never overwrite a run silently
     assert "--resume" in capsys.readouterr().err
-    # a resumed run keeps its saved settings: flags that would be ignored are refused instead
+    # a resumed run keeps its saved settings: flags that differ from them are refused, naming each
+    ckpt.save_state(out / ckpt.RESUME_FILE, {"config": resolve_config(epochs=3).to_json()})
     assert main(["train", "--out", str(out), "--resume", "--epochs", "30", "--lr", "0.1"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "drop --epochs --lr" in err and len(err.splitlines()) == 1
+    assert "--epochs (saved: 3, given: 30)" in err and "--lr (saved: None, given: 0.1)" in err
+    assert len(err.splitlines()) == 1
 
 
 # ---- fault tolerance and distributed training (subprocesses)
 
 
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+    # Two loader workers: each sample's augmentation is seeded by (seed, epoch, index), not by the worker.
     args = [
+        "--workers",
+        "2",
         "--epochs",
         "2",
         "--checkpoint-every",

@@ -1,45 +1,68 @@
-"""``mobilebone train``: train a model with the papers' recipes (any flag overrides), resumable, torchrun-ready."""
+"""``mobilebone train``: train a model with the papers' recipes (any flag overrides), resumable, torchrun-ready.
+
+The flags are generated from ``TrainConfig``'s fields (name, type, help in the field's metadata; a
+``Literal`` type gives ``choices``), so every setting has a flag and none can drift from the config.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import dataclasses
+import math
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-# CLI flag → TrainConfig field, for the plain overrides (None = keep the recipe's value).
-_OVERRIDES: list[tuple[str, type, str]] = [
-    ("--epochs", int, "number of epochs"),
-    ("--batch-size", int, "images per process and step (global batch = this × processes)"),
-    ("--optimizer", str, "sgd or adamw"),
-    ("--lr", float, "peak learning rate, used as is (default: --lr-base scaled to the global batch)"),
-    ("--lr-base", float, "learning rate per --lr-base-size images, scaled linearly (SGD) or by sqrt (AdamW)"),
-    ("--lr-base-size", int, "global batch that --lr-base refers to"),
-    ("--momentum", float, "SGD momentum"),
-    ("--weight-decay", float, "weight decay (conv/linear weights only; never norms and biases)"),
-    ("--weight-decay-end", float, "anneal the weight decay to this value with a cosine"),
-    ("--warmup-epochs", float, "linear learning-rate warm-up, in epochs (fractions allowed)"),
-    ("--min-lr", float, "learning rate at the end of the cosine"),
-    ("--label-smoothing", float, "label smoothing of the cross-entropy"),
-    ("--ema-decay", float, "EMA decay of the weights (0 = no EMA)"),
-    ("--augment", str, "basic (random-resized crop + flip), autoaugment or randaugment"),
-    ("--min-crop", float, "smallest random-resized-crop area fraction"),
-    ("--input-size", int, "training and eval resolution (pixels)"),
-    ("--crop-pct", float, "eval center-crop fraction (resize to input-size / crop-pct first)"),
-    ("--drop-path", float, "stochastic depth rate (models that support it)"),
-    ("--grad-clip", float, "clip the global gradient norm (0 = off)"),
-    ("--workers", int, "data-loading worker processes per training process"),
-    ("--seed", int, "seed of initialization, sample order and augmentation"),
-    (
-        "--checkpoint-every",
-        int,
-        "steps between resume checkpoints (plus one at every epoch end; 0 = epoch ends only)",
-    ),
-    ("--amp", str, "mixed precision: auto (bf16/fp16 on GPU, none on CPU), bf16, fp16, none"),
-    ("--log-every", int, "steps between TensorBoard points and progress-bar updates"),
-    ("--embedded-train", int, "embedded set: training images"),
-    ("--embedded-val", int, "embedded set: validation images"),
-    ("--embedded-classes", int, "embedded set: classes (10-14)"),
-    ("--data-seed", int, "embedded set: the seed its images are drawn from"),
-]
+# errno values that only a write produces: the message says so.
+_WRITE_ERRORS = {28, 30, 122}  # ENOSPC, EROFS, EDQUOT (Linux numbering; elsewhere the plain form is used)
+# Run options, not settings of the run: they are not saved in config.json.
+_RUN_OPTIONS = ("resume", "overwrite")
+
+
+def _none_or(kind: type) -> Any:
+    """An argparse type accepting ``kind`` or the word ``none`` (the setting's 'off' value)."""
+
+    def parse(text: str) -> Any:
+        if text.lower() == "none":
+            return None
+        return kind(text)
+
+    parse.__name__ = kind.__name__  # argparse names the type in its error message
+    return parse
+
+
+def config_flags() -> list[tuple[str, dict[str, Any]]]:
+    """``(field name, add_argument keywords)`` for every ``TrainConfig`` setting (its flag is ``--field-name``)."""
+    from mobilebone.training.config import TrainConfig
+
+    hints = get_type_hints(TrainConfig)
+    flags = []
+    for f in dataclasses.fields(TrainConfig):
+        if f.metadata.get("flag", True) is False:
+            continue
+        # argparse %-formats help texts: a literal % must be doubled.
+        text = f.metadata["help"].replace("%", "%%")
+        # SUPPRESS: a flag left out is absent from the namespace, so "--weight-decay-end none" (None) differs
+        # from not giving it (the recipe's value).
+        hint, kwargs = hints[f.name], {"help": text, "default": argparse.SUPPRESS, "dest": f.name}
+        if "metavar" in f.metadata:
+            kwargs["metavar"] = f.metadata["metavar"]
+        args = [a for a in get_args(hint) if a is not type(None)]
+        if get_origin(hint) is Literal:
+            kwargs["choices"] = list(get_args(hint))
+        elif hint is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif get_origin(hint) is tuple:
+            kwargs.update(nargs=len(args), type=args[0])
+        elif len(args) == 1 and type(None) in get_args(hint):  # Optional[X]: "none" turns it off
+            kwargs["type"] = _none_or(args[0]) if args[0] is not str else str
+        else:
+            kwargs["type"] = hint
+        flags.append((f.name, kwargs))
+    return flags
+
+
+def flag_name(field: str) -> str:
+    """``batch_size`` → ``--batch-size``."""
+    return "--" + field.replace("_", "-")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,65 +76,97 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "(timm-style AdamW), embedded (minutes on a CPU); every setting can be overridden. Multi-GPU or "
             "multi-process: torchrun --nproc_per_node=N -m mobilebone train ... . Writes config.json, "
             "metrics.csv, tensorboard/, checkpoint_last.pt (resume), model_best/last.safetensors and "
-            "model_deploy.safetensors (reparameterized) to --out."
+            "model_deploy.safetensors (reparameterized; the run fails if it scores differently) to --out."
         ),
     )
-    parser.add_argument("--model", metavar="NAME", help="architecture (default: mobileone_s0)")
-    parser.add_argument(
-        "--data", metavar="DIR", help="ImageFolder root with train/ and val/ (default: embedded set)"
-    )
-    parser.add_argument(
-        "--recipe", help="mobileone, mobilenetv4 or embedded (default: from the model and --data)"
-    )
-    parser.add_argument("--out", metavar="DIR", help="run folder (default: runs/<model>-<date-time>)")
     parser.add_argument(
         "--resume",
         nargs="?",
         const=True,
         default=False,
         metavar="DIR",
-        help="continue the run in --out (or in DIR) from its last checkpoint, with its saved settings",
+        help="continue the run in --out (or in DIR) from its last checkpoint, with its saved settings; "
+        "other flags may be repeated but not changed",
     )
     parser.add_argument(
-        "--no-channels-last",
-        dest="channels_last",
-        action="store_false",
-        default=None,
-        help="GPU: keep NCHW tensors (default: channels_last, faster convolutions)",
+        "--overwrite",
+        action="store_true",
+        help="start a new run in a non-empty --out, deleting the previous run's files there",
     )
-    for flag, kind, text in _OVERRIDES:
-        parser.add_argument(flag, type=kind, default=None, help=text)
+    for name, kwargs in config_flags():
+        parser.add_argument(flag_name(name), **kwargs)
     parser.set_defaults(func=run)
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     """The settings given on the command line (flags left out keep the recipe's values)."""
-    names = [flag[2:].replace("-", "_") for flag, _, _ in _OVERRIDES] + ["recipe", "channels_last"]
-    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    return {name: getattr(args, name) for name, _ in config_flags() if hasattr(args, name)}
+
+
+def _same(given: Any, saved: Any) -> bool:
+    if isinstance(given, (list, tuple)) and isinstance(saved, (list, tuple)):
+        return len(given) == len(saved) and all(_same(a, b) for a, b in zip(given, saved, strict=True))
+    if isinstance(given, float) or isinstance(saved, float):
+        try:
+            return math.isclose(float(given), float(saved), rel_tol=1e-12, abs_tol=0.0)
+        except (TypeError, ValueError):
+            return False
+    return bool(given == saved)
+
+
+def changed_flags(given: dict[str, Any], saved: Any) -> list[str]:
+    """The flags whose value differs from the saved run's config (``out`` names the folder: never compared)."""
+    from mobilebone.registry import get_entry
+
+    changed = []
+    for name, value in given.items():
+        if name == "out":
+            continue
+        if name == "model":
+            value = get_entry(value).name
+        if not _same(value, getattr(saved, name)):
+            changed.append(f"{flag_name(name)} (saved: {getattr(saved, name)!r}, given: {value!r})")
+    return changed
 
 
 def run(args: argparse.Namespace) -> int:
     """Resolve the config, train, report."""
     from mobilebone.cli.main import CliError
-    from mobilebone.training import TrainConfig, resolve_config, train
+    from mobilebone.training.config import TrainConfig, resolve_config
+    from mobilebone.training.rundir import describe_os_error
 
-    if args.resume:
-        # A resumed run keeps the settings saved with it; only the folder comes from the command line.
-        flags = {"channels_last": "--no-channels-last"}
-        given = [flags.get(name, f"--{name.replace('_', '-')}") for name in overrides_from(args)]
-        given += [flag for flag, value in (("--model", args.model), ("--data", args.data)) if value]
-        if given:
-            raise CliError(
-                f"--resume continues a run with the settings saved in its config.json; drop {' '.join(given)} "
-                f"(or start a new run with another --out to change them)"
-            )
-        cfg = TrainConfig(out=args.out or "")
-        train(cfg, resume=args.resume)
-        return 0
-    if args.data is not None:
-        from mobilebone.training.data import check_image_folder
+    given = overrides_from(args)
+    try:
+        if args.resume:
+            from mobilebone.training import checkpointing as ckpt
+            from mobilebone.training.loop import resume_target, train
 
-        check_image_folder(args.data)  # a wrong path fails in a second, before models or data are built
-    cfg = resolve_config(args.model, args.data, out=args.out, **overrides_from(args))
-    train(cfg)
+            if args.overwrite:
+                raise CliError("--resume continues a run and --overwrite replaces it; pass one of them")
+            folder = resume_target(TrainConfig(out=given.get("out", "")), args.resume)
+            saved = TrainConfig.from_json(ckpt.load_state(folder)["config"])
+            changed = changed_flags(given, saved)
+            if changed:
+                raise CliError(
+                    f"--resume continues a run with the settings saved in its config.json; these flags "
+                    f"differ from them: {'; '.join(changed)} (drop them, or start a new run with another --out)"
+                )
+            train(TrainConfig(out=str(folder)), resume=True)
+            return 0
+        model, data = given.pop("model", None), given.pop("data", None)
+        if data is not None:
+            from mobilebone.training.data import check_image_folder
+
+            check_image_folder(data)  # a wrong path fails in a second, before models or data are built
+        from mobilebone.training.loop import train
+
+        train(resolve_config(model, data, **given), overwrite=args.overwrite)
+    except OSError as err:
+        if isinstance(err, (FileNotFoundError, PermissionError, IsADirectoryError)) and not err.filename:
+            raise
+        raise CliError(
+            f"cannot write {describe_os_error(err, '')}"
+            if err.errno in _WRITE_ERRORS
+            else describe_os_error(err, "")
+        ) from None
     return 0

@@ -3,13 +3,14 @@
 What a resume needs: model, EMA, optimizer, scheduler and grad-scaler state, every RNG state of every rank
 (python, numpy, torch, CUDA — as tensors), the position (epoch, batches done in it, global step), the
 best score so far and the config (a JSON string). Nothing is pickled as an object, so reading a checkpoint
-never runs code (``torch.load(weights_only=True)``). A write goes to a temporary file that is fsynced and
-then renamed over the old one (``os.replace`` is atomic), so a process killed mid-write leaves the previous
-checkpoint intact.
+never runs code (``torch.load(weights_only=True)``). A write goes through ``mobilebone.atomic``: a
+temporary file that is fsynced and then renamed over the old one (``os.replace`` is atomic), so a process
+killed mid-write, or a write that fails (disk full), leaves the previous checkpoint intact.
 """
 
 from __future__ import annotations
 
+import io
 import random
 from pathlib import Path
 from typing import Any
@@ -55,9 +56,20 @@ def set_rng_state(state: dict[str, torch.Tensor]) -> None:
 
 
 def atomic_torch_save(obj: dict[str, Any], path: Path) -> Path:
-    """``torch.save`` to a temporary file in ``path``'s folder, fsync, then ``os.replace`` onto ``path``."""
-    with atomic_open(path) as file:
-        torch.save(obj, file)
+    """``torch.save`` to a temporary file in ``path``'s folder, fsync, then ``os.replace`` onto ``path``.
+
+    The checkpoint is serialized in memory first: torch's zip writer turns a failing file write into a
+    vague ``RuntimeError`` ("unexpected pos ..."), while a plain ``write`` raises the ``OSError`` (e.g.
+    ENOSPC) that names the cause. A failed write carries ``path`` as its ``filename``.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    try:
+        with atomic_open(path) as file:
+            file.write(buffer.getbuffer())
+    except OSError as err:
+        err.filename = str(path)
+        raise
     return path
 
 
@@ -86,3 +98,10 @@ def load_state(path: str | Path) -> dict[str, Any]:
             f"{file} has state version {state.get('version')}; this mobilebone reads {STATE_VERSION}"
         )
     return state
+
+
+def restore_state(state: dict[str, Any], parts: dict[str, Any]) -> None:
+    """Load each part's ``state_dict`` from ``state`` (model, ema, optimizer, scheduler, scaler)."""
+    for name, part in parts.items():
+        if part is not None:
+            part.load_state_dict(state[name])

@@ -1,7 +1,10 @@
 """Training configuration: one dataclass, the papers' recipes as presets, and the resolution of overrides.
 
 Precedence: the recipe's values, then anything given explicitly (CLI flags or keyword overrides). The
-resolved config is saved with the run (``config.json``) and inside every resume checkpoint.
+resolved config is saved with the run (``config.json``) and inside every resume checkpoint. Every field
+carries its help text in ``metadata["help"]``; the ``train`` command line is generated from these fields
+(``mobilebone.cli.train``), so a setting cannot exist without its flag. Enumerated settings are ``Literal``
+types: their values become the flag's ``choices``.
 """
 
 from __future__ import annotations
@@ -9,55 +12,130 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-RECIPES = ("mobileone", "mobilenetv4", "embedded")
 EMBEDDED_MODEL = "mobileone_s0"
+MAX_INPUT_SIZE = 2048  # pixels per side; larger sizes are refused before anything is allocated
+
+Optimizer = Literal["sgd", "adamw"]
+LrScaling = Literal["linear", "sqrt"]
+Amp = Literal["auto", "bf16", "fp16", "none"]
+Augment = Literal["basic", "autoaugment", "randaugment"]
+Interpolation = Literal["bilinear", "bicubic", "nearest"]
+RecipeName = Literal["mobileone", "mobilenetv4", "embedded"]
+
+
+def _help(text: str, **extra: Any) -> dict[str, Any]:
+    """A field's metadata: its help text (the ``train`` flag's help) and any flag options."""
+    return {"help": text, **extra}
 
 
 @dataclass
 class TrainConfig:
     """Every setting of a training run; ``lr`` is the peak learning rate actually used (after scaling)."""
 
-    model: str = EMBEDDED_MODEL
-    data: str | None = None  # ImageFolder root with train/ and val/; None = the embedded set
-    out: str = ""  # run folder; "" = runs/<model>-<date-time> (chosen by rank 0)
-    recipe: str = "embedded"
-    epochs: int = 300
-    batch_size: int = 256  # per process; the global batch is batch_size × world size
-    optimizer: str = "sgd"  # "sgd" (momentum) or "adamw"
-    lr: float | None = None  # None: lr_base × scaling(global batch / lr_base_size)
-    lr_base: float = 0.1
-    lr_base_size: int = 256
-    lr_scaling: str = "linear"  # "linear" (Goyal et al.) or "sqrt" (timm's rule for Adam-family)
-    momentum: float = 0.9
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = 1e-4
-    weight_decay_end: float | None = None  # cosine-annealed to this value; None = constant
-    warmup_epochs: float = 0.0
-    min_lr: float = 0.0
-    label_smoothing: float = 0.1
-    ema_decay: float = 0.0  # 0 disables the EMA of the weights
-    augment: str = "basic"  # basic (random-resized crop + flip), autoaugment, randaugment
-    min_crop: float = 0.08  # smallest random-resized-crop area fraction
-    input_size: int = 224
-    crop_pct: float = 0.875  # eval resize = input_size / crop_pct, then center crop
-    interpolation: str = "bilinear"
-    drop_path: float = 0.0
-    grad_clip: float = 0.0  # max global grad norm; 0 = off
-    workers: int = 4
-    seed: int = 0
-    checkpoint_every: int = 200  # steps between mid-epoch resume checkpoints; 0 = epoch ends only
-    amp: str = "auto"  # auto (bf16 on GPU if supported else fp16; none on CPU), bf16, fp16, none
-    channels_last: bool = True  # GPU only: NHWC activations and weights, faster convolutions
-    log_every: int = 10  # steps between TensorBoard points
+    model: str = field(default=EMBEDDED_MODEL, metadata=_help("architecture", metavar="NAME"))
+    data: str | None = field(
+        default=None,
+        metadata=_help("ImageFolder root with train/ and val/ (default: the embedded set)", metavar="DIR"),
+    )
+    out: str = field(
+        default="", metadata=_help("run folder (default: runs/<model>-<date-time>)", metavar="DIR")
+    )
+    recipe: RecipeName = field(
+        default="embedded", metadata=_help("preset of every value below (default: from the model and --data)")
+    )
+    epochs: int = field(default=300, metadata=_help("number of epochs"))
+    batch_size: int = field(
+        default=256, metadata=_help("images per process and step (global batch = this × processes)")
+    )
+    optimizer: Optimizer = field(
+        default="sgd", metadata=_help("SGD with momentum, or AdamW (decoupled weight decay)")
+    )
+    lr: float | None = field(
+        default=None,
+        metadata=_help("peak learning rate, used as is (default: --lr-base scaled to the global batch)"),
+    )
+    lr_base: float = field(
+        default=0.1, metadata=_help("learning rate per --lr-base-size images, scaled by --lr-scaling")
+    )
+    lr_base_size: int = field(default=256, metadata=_help("global batch that --lr-base refers to"))
+    lr_scaling: LrScaling = field(
+        default="linear",
+        metadata=_help(
+            "how --lr-base scales with the global batch: linear (Goyal et al. 2017) or sqrt (timm, Adam)"
+        ),
+    )
+    momentum: float = field(default=0.9, metadata=_help("SGD momentum"))
+    betas: tuple[float, float] = field(
+        default=(0.9, 0.999), metadata=_help("AdamW betas (two numbers)", metavar=("BETA1", "BETA2"))
+    )
+    weight_decay: float = field(
+        default=1e-4, metadata=_help("weight decay (conv/linear weights only; never norms and biases)")
+    )
+    weight_decay_end: float | None = field(
+        default=None,
+        metadata=_help("anneal the weight decay to this value with a cosine ('none' = constant)"),
+    )
+    warmup_epochs: float = field(
+        default=0.0, metadata=_help("linear learning-rate warm-up, in epochs (fractions allowed)")
+    )
+    min_lr: float = field(default=0.0, metadata=_help("learning rate at the end of the cosine"))
+    label_smoothing: float = field(default=0.1, metadata=_help("label smoothing of the cross-entropy"))
+    ema_decay: float = field(default=0.0, metadata=_help("EMA decay of the weights (0 = no EMA)"))
+    augment: Augment = field(
+        default="basic", metadata=_help("random-resized crop + flip, plus AutoAugment or RandAugment")
+    )
+    min_crop: float = field(default=0.08, metadata=_help("smallest random-resized-crop area fraction"))
+    input_size: int = field(default=224, metadata=_help("training and eval resolution (pixels)"))
+    crop_pct: float = field(
+        default=0.875, metadata=_help("eval center-crop fraction (resize to input-size / crop-pct first)")
+    )
+    interpolation: Interpolation = field(
+        default="bilinear", metadata=_help("resize interpolation (training crops and eval)")
+    )
+    drop_path: float = field(default=0.0, metadata=_help("stochastic depth rate (models that support it)"))
+    grad_clip: float = field(
+        default=0.0, metadata=_help("clip the global gradient norm to this value (0 = off)")
+    )
+    workers: int = field(default=4, metadata=_help("data-loading worker processes per training process"))
+    seed: int = field(default=0, metadata=_help("seed of initialization, sample order and augmentation"))
+    checkpoint_every: int = field(
+        default=200,
+        metadata=_help("steps between resume checkpoints (plus one at every epoch end; 0 = epoch ends only)"),
+    )
+    amp: Amp = field(
+        default="auto",
+        metadata=_help("mixed precision: auto (bf16/fp16 on GPU, none on CPU), bf16, fp16, none"),
+    )
+    channels_last: bool = field(
+        default=True, metadata=_help("GPU: NHWC activations and weights, faster convolutions")
+    )
+    log_every: int = field(
+        default=10, metadata=_help("steps between TensorBoard points and progress-bar updates")
+    )
+    deploy_tolerance: float = field(
+        default=0.5,
+        metadata=_help(
+            "largest allowed difference (points of the primary metric, e.g. top-1 %) between the deploy "
+            "(reparameterized) and the train-time form of the best weights; beyond it the run fails"
+        ),
+    )
+    skip_bad_images: bool = field(
+        default=False,
+        metadata=_help("skip unreadable images with a counted warning (default: stop, naming the file)"),
+    )
     # The embedded set (used when data is None): sizes, classes, and the seed its images come from.
-    embedded_train: int = 4000
-    embedded_val: int = 1000
-    embedded_classes: int = 10
-    data_seed: int = 0
-    notes: dict[str, str] = field(default_factory=dict)  # where the recipe's numbers come from
+    embedded_train: int = field(default=4000, metadata=_help("embedded set: training images"))
+    embedded_val: int = field(default=1000, metadata=_help("embedded set: validation images"))
+    embedded_classes: int = field(default=10, metadata=_help("embedded set: classes (10-14)"))
+    data_seed: int = field(default=0, metadata=_help("embedded set: the seed its images are drawn from"))
+    # Provenance of the recipe's numbers, saved with the run; not a setting, so it has no flag.
+    notes: dict[str, str] = field(
+        default_factory=dict, metadata=_help("where the recipe's numbers come from", flag=False)
+    )
 
     def to_json(self) -> str:
         """The config as indented JSON (what ``config.json`` holds)."""
@@ -83,9 +161,14 @@ def scaled_lr(cfg: TrainConfig, world_size: int) -> float:
     return cfg.lr_base * (math.sqrt(ratio) if cfg.lr_scaling == "sqrt" else ratio)
 
 
+# MobileOne trains S2–S4 with AutoAugment and S0/S1 without (MobileOne paper, arXiv 2206.04040, §4).
+_AUTOAUGMENT_MODELS = frozenset({"mobileone_s2", "mobileone_s3", "mobileone_s4"})
+# Small MobileNetV4s: beta1 0.6 and no stochastic depth (MobileNetV4 paper, arXiv 2404.10518, appendix).
+_SMALL_MNV4_MODELS = frozenset({"mobilenetv4_conv_small"})
+
+
 def mobileone_recipe(model: str) -> dict[str, Any]:
-    """MobileOne's ImageNet recipe (paper §4 as summarised in REFERENCE §1.5)."""
-    variant = model.rsplit("_", 1)[-1]
+    """MobileOne's ImageNet recipe (MobileOne paper, arXiv 2206.04040, §4 and its training details)."""
     return {
         "epochs": 300,
         "batch_size": 256,
@@ -99,19 +182,19 @@ def mobileone_recipe(model: str) -> dict[str, Any]:
         "warmup_epochs": 0.0,  # none stated; use --warmup-epochs for large global batches
         "label_smoothing": 0.1,
         "ema_decay": 0.9995,
-        "augment": "autoaugment" if variant in ("s2", "s3", "s4") else "basic",
+        "augment": "autoaugment" if model in _AUTOAUGMENT_MODELS else "basic",
         "min_crop": 0.08,
         "notes": {
-            "source": "MobileOne paper (arXiv 2206.04040) §4 via REFERENCE.md §1.5: SGD momentum 0.9, lr 0.1 "
-            "per 256 images cosine, 300 epochs, label smoothing 0.1, weight decay 1e-4 → 1e-5 cosine, "
-            "EMA 0.9995, AutoAugment for S2–S4 only",
+            "source": "MobileOne paper (arXiv 2206.04040) §4: SGD momentum 0.9, lr 0.1 per 256 images cosine, "
+            "300 epochs, label smoothing 0.1, weight decay 1e-4 → 1e-5 cosine, EMA 0.9995, AutoAugment for "
+            "S2–S4 only",
         },
     }
 
 
 def mobilenetv4_recipe(model: str) -> dict[str, Any]:
     """A timm-style MobileNetV4 recipe (AdamW, cosine with warmup, RandAugment, EMA); see docs/training.md."""
-    small = "conv_small" in model
+    small = model in _SMALL_MNV4_MODELS
     return {
         "epochs": 500,
         "batch_size": 256,
@@ -143,9 +226,7 @@ def embedded_recipe(model: str) -> dict[str, Any]:
     Per 64 images, MobileOne takes a high lr (0.005 over 10 epochs reached only 79 %); MobileNetV4
     diverges at that lr (27 % for Conv-S) and trains well at 0.004 with gradient clipping (98.8 %).
     """
-    from mobilebone.registry import get_entry
-
-    mnv4 = get_entry(model).recipe == "mobilenetv4"
+    mnv4 = model_recipe(model) == "mobilenetv4"
     return {
         "epochs": 8,
         "batch_size": 64,
@@ -169,24 +250,36 @@ def embedded_recipe(model: str) -> dict[str, Any]:
     }
 
 
+# Recipe name → the values it sets for a model (a subset of TrainConfig's fields).
+RECIPE_TABLE: dict[str, Callable[[str], dict[str, Any]]] = {
+    "mobileone": mobileone_recipe,
+    "mobilenetv4": mobilenetv4_recipe,
+    "embedded": embedded_recipe,
+}
+RECIPES = tuple(RECIPE_TABLE)
+
+
+def model_recipe(model: str) -> str:
+    """The ImageNet recipe a model trains with by default: its registry entry's ``recipe``, else its family's."""
+    from mobilebone.registry import get_entry
+
+    entry = get_entry(model)
+    family = str(getattr(entry, "family", ""))
+    fallback = "mobilenetv4" if family == "mobilenetv4" else "mobileone"
+    recipe = getattr(entry, "recipe", None) or fallback
+    return recipe if recipe in RECIPE_TABLE else fallback
+
+
 def recipe_defaults(recipe: str, model: str) -> dict[str, Any]:
     """The values a recipe sets for ``model`` (a subset of ``TrainConfig``'s fields)."""
-    if recipe == "mobileone":
-        return mobileone_recipe(model)
-    if recipe == "mobilenetv4":
-        return mobilenetv4_recipe(model)
-    if recipe == "embedded":
-        return embedded_recipe(model)
-    raise ValueError(f"unknown recipe {recipe!r}; use one of {', '.join(RECIPES)}")
+    if recipe not in RECIPE_TABLE:
+        raise ValueError(f"unknown recipe {recipe!r}; use one of {', '.join(RECIPES)}")
+    return RECIPE_TABLE[recipe](model)
 
 
 def default_recipe(model: str, data: str | None) -> str:
-    """``embedded`` without data, else the recipe of the model's family."""
-    if data is None:
-        return "embedded"
-    from mobilebone.registry import get_entry
-
-    return "mobilenetv4" if get_entry(model).family == "mobilenetv4" else "mobileone"
+    """``embedded`` without data, else the model's own recipe."""
+    return "embedded" if data is None else model_recipe(model)
 
 
 def resolve_config(model: str | None = None, data: str | None = None, **overrides: Any) -> TrainConfig:
@@ -195,47 +288,96 @@ def resolve_config(model: str | None = None, data: str | None = None, **override
 
     model = model or EMBEDDED_MODEL
     entry = get_entry(model)  # unknown names raise with close matches
-    recipe = overrides.pop("recipe", None) or default_recipe(model, data)
+    recipe: Any = overrides.pop("recipe", None) or default_recipe(model, data)
     values: dict[str, Any] = {
         "input_size": int(entry.default_cfg["input_size"][-1]),
         "crop_pct": float(entry.default_cfg["crop_pct"]),
         "interpolation": str(entry.default_cfg["interpolation"]),
     }
-    values.update(recipe_defaults(recipe, model))
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    values.update(recipe_defaults(recipe, entry.name))
+    # None means "not given", except for the settings whose None is a value of its own (off / derived).
+    values.update({k: v for k, v in overrides.items() if v is not None or k in _NONE_IS_A_VALUE})
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"unknown training settings {unknown}")
+    if "betas" in values:
+        values["betas"] = tuple(values["betas"])
     cfg = TrainConfig(model=entry.name, data=data, recipe=recipe, **values)
     validate(cfg)
     return cfg
 
 
+_NONE_IS_A_VALUE = frozenset({"lr", "weight_decay_end"})
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _finite(cfg: TrainConfig) -> list[str]:
+    """The flags whose value is a non-finite number (NaN or ±inf)."""
+    bad = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        numbers = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+            bad.append(f"{_flag(f.name)} must be a finite number, got {value}")
+    return bad
+
+
 def validate(cfg: TrainConfig) -> None:
-    """Raise a one-line ``ValueError`` for a setting that cannot work."""
+    """Raise a one-line ``ValueError`` naming the flag of the first setting that cannot work."""
+    from typing import get_args, get_type_hints
+
+    problems = _finite(cfg)
+    if problems:
+        raise ValueError(problems[0])
+    hints = get_type_hints(TrainConfig)
+    for f in dataclasses.fields(cfg):
+        choices = get_args(hints[f.name]) if getattr(hints[f.name], "__origin__", None) is Literal else ()
+        if choices and getattr(cfg, f.name) not in choices:
+            raise ValueError(
+                f"{_flag(f.name)} must be one of {', '.join(choices)}, got {getattr(cfg, f.name)!r}"
+            )
+    wd_end = cfg.weight_decay_end
     checks = [
         (cfg.epochs >= 1, f"--epochs must be >= 1, got {cfg.epochs}"),
         (cfg.batch_size >= 1, f"--batch-size must be >= 1, got {cfg.batch_size}"),
         (cfg.lr is None or cfg.lr > 0, f"--lr must be > 0, got {cfg.lr}"),
+        (cfg.lr_base > 0, f"--lr-base must be > 0, got {cfg.lr_base}"),
+        (cfg.lr_base_size >= 1, f"--lr-base-size must be >= 1, got {cfg.lr_base_size}"),
+        (0 <= cfg.momentum < 1, f"--momentum must be in [0, 1), got {cfg.momentum}"),
+        (all(0 <= b < 1 for b in cfg.betas), f"--betas must both be in [0, 1), got {cfg.betas}"),
         (cfg.weight_decay >= 0, f"--weight-decay must be >= 0, got {cfg.weight_decay}"),
+        (wd_end is None or wd_end >= 0, f"--weight-decay-end must be >= 0 (or none), got {wd_end}"),
         (cfg.warmup_epochs >= 0, f"--warmup-epochs must be >= 0, got {cfg.warmup_epochs}"),
+        (cfg.min_lr >= 0, f"--min-lr must be >= 0, got {cfg.min_lr}"),
         (0 <= cfg.label_smoothing < 1, f"--label-smoothing must be in [0, 1), got {cfg.label_smoothing}"),
         (0 <= cfg.ema_decay < 1, f"--ema-decay must be in [0, 1) (0 = off), got {cfg.ema_decay}"),
-        (cfg.input_size >= 32, f"--input-size must be >= 32, got {cfg.input_size}"),
-        (0 < cfg.min_crop <= 1, f"--min-crop must be in (0, 1], got {cfg.min_crop}"),
-        (0 < cfg.crop_pct <= 1, f"crop_pct must be in (0, 1], got {cfg.crop_pct}"),
-        (cfg.workers >= 0, f"--workers must be >= 0, got {cfg.workers}"),
-        (cfg.checkpoint_every >= 0, f"--checkpoint-every must be >= 0, got {cfg.checkpoint_every}"),
-        (cfg.optimizer in ("sgd", "adamw"), f"--optimizer must be sgd or adamw, got {cfg.optimizer!r}"),
-        (cfg.lr_scaling in ("linear", "sqrt"), f"lr_scaling must be linear or sqrt, got {cfg.lr_scaling!r}"),
-        (cfg.amp in ("auto", "bf16", "fp16", "none"), f"--amp must be auto/bf16/fp16/none, got {cfg.amp!r}"),
         (
-            cfg.augment in ("basic", "autoaugment", "randaugment"),
-            f"--augment must be basic, autoaugment or randaugment, got {cfg.augment!r}",
+            32 <= cfg.input_size <= MAX_INPUT_SIZE,
+            f"--input-size must be in [32, {MAX_INPUT_SIZE}], got {cfg.input_size}",
         ),
-        (cfg.embedded_train >= 1 and cfg.embedded_val >= 1, "the embedded splits need at least 1 image each"),
+        (0 < cfg.min_crop <= 1, f"--min-crop must be in (0, 1], got {cfg.min_crop}"),
+        (0 < cfg.crop_pct <= 1, f"--crop-pct must be in (0, 1], got {cfg.crop_pct}"),
+        (0 <= cfg.drop_path < 1, f"--drop-path must be in [0, 1), got {cfg.drop_path}"),
+        (cfg.grad_clip >= 0, f"--grad-clip must be > 0, or 0 to turn clipping off; got {cfg.grad_clip}"),
+        (cfg.workers >= 0, f"--workers must be >= 0, got {cfg.workers}"),
+        (cfg.seed >= 0, f"--seed must be >= 0, got {cfg.seed}"),
+        (cfg.checkpoint_every >= 0, f"--checkpoint-every must be >= 0, got {cfg.checkpoint_every}"),
+        (cfg.log_every >= 1, f"--log-every must be >= 1, got {cfg.log_every}"),
+        (cfg.deploy_tolerance >= 0, f"--deploy-tolerance must be >= 0, got {cfg.deploy_tolerance}"),
+        (cfg.embedded_train >= 1, f"--embedded-train must be >= 1, got {cfg.embedded_train}"),
+        (cfg.embedded_val >= 1, f"--embedded-val must be >= 1, got {cfg.embedded_val}"),
+        (cfg.data_seed >= 0, f"--data-seed must be >= 0, got {cfg.data_seed}"),
     ]
     for ok, message in checks:
         if not ok:
             raise ValueError(message)
+    from mobilebone.training.synthetic import MAX_CLASSES, MIN_CLASSES
+
+    if cfg.data is None and not MIN_CLASSES <= cfg.embedded_classes <= MAX_CLASSES:
+        raise ValueError(
+            f"--embedded-classes must be in [{MIN_CLASSES}, {MAX_CLASSES}], got {cfg.embedded_classes}"
+        )

@@ -8,6 +8,7 @@ run resumed mid-epoch sees exactly the batches an uninterrupted run would, whate
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sized
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,56 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+
+class BadImageError(ValueError):
+    """An image file that cannot be decoded (corrupt, truncated, not an image, a decompression bomb).
+
+    Raised in a DataLoader worker, it reaches the main process re-created from the worker's whole
+    traceback text (``torch.utils.data`` passes it as ``message=``); the constructor keeps only the
+    last line, this error's own message, so the user still sees one line.
+    """
+
+    message = "unreadable image"  # a truthy class attribute: DataLoader re-raises with ``message=``
+
+    def __init__(self, text: str = "", *, path: str = "", message: str | None = None) -> None:
+        self.path = path
+        if message is not None:
+            prefix = f"{type(self).__name__}: "
+            lines = [line for line in message.strip().splitlines() if prefix in line]
+            text = lines[-1].split(prefix, 1)[1] if lines else message.strip().splitlines()[-1]
+        super().__init__(text)
+
+
+def load_image(path: str) -> Any:
+    """Open an image as RGB, or raise ``BadImageError`` naming the file and the cause."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except Image.DecompressionBombError as err:
+        raise BadImageError(f"{path}: refused as a decompression bomb ({err})", path=path) from None
+    except (OSError, SyntaxError, ValueError) as err:  # PIL's UnidentifiedImageError is an OSError
+        raise BadImageError(f"{path}: cannot decode image ({type(err).__name__}: {err})", path=path) from None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Stands in for a sample whose image could not be read (``--skip-bad-images``)."""
+
+    path: str
+
+
+def skipping_collate(collate: Callable[[list[Any]], Any]) -> Callable[[list[Any]], tuple[Any, list[str]]]:
+    """Wrap ``collate``: drop ``Skipped`` samples, return ``(batch or None, paths skipped)``."""
+
+    def wrapped(samples: list[Any]) -> tuple[Any, list[str]]:
+        skipped = [s.path for s in samples if isinstance(s, Skipped)]
+        kept = [s for s in samples if not isinstance(s, Skipped)]
+        return (collate(kept) if kept else None), skipped
+
+    return wrapped
 
 
 def check_image_folder(root: str | Path) -> tuple[Path, Path]:
@@ -34,12 +85,19 @@ def check_image_folder(root: str | Path) -> tuple[Path, Path]:
     return splits[0], splits[1]
 
 
+def _is_image_file(path: str) -> bool:
+    return path.lower().endswith(IMG_EXTENSIONS)
+
+
 def image_folder(root: Path) -> Any:
-    """A torchvision ``ImageFolder`` of ``root`` (PIL images), with a one-line error when it is empty."""
+    """A torchvision ``ImageFolder`` of ``root`` (RGB PIL images), with a one-line error when it is empty.
+
+    An unreadable image raises ``BadImageError`` naming the file when it is loaded.
+    """
     from torchvision.datasets import ImageFolder
 
     try:
-        return ImageFolder(str(root), is_valid_file=lambda p: p.lower().endswith(IMG_EXTENSIONS))
+        return ImageFolder(str(root), loader=load_image, is_valid_file=_is_image_file)
     except FileNotFoundError as err:  # no class folders, or a class folder without images
         raise ValueError(f"{root}: {err}; put images in {root}/<class>/") from None
 
@@ -63,7 +121,7 @@ def train_transform(
         T.RandomResizedCrop(input_size, scale=(min_crop, 1.0), interpolation=mode, antialias=True),
         T.RandomHorizontalFlip(),
     ]
-    if augment == "autoaugment":  # MobileOne S2–S4 (REFERENCE §1.5): the ImageNet policy
+    if augment == "autoaugment":  # MobileOne S2–S4 (MobileOne paper §4): the ImageNet policy
         steps.append(T.AutoAugment(T.AutoAugmentPolicy.IMAGENET, interpolation=mode))
     elif augment == "randaugment":  # timm MNv4 recipes use RandAugment (rand-mN); torchvision's version
         steps.append(T.RandAugment(num_ops=2, magnitude=9, interpolation=mode))
@@ -83,11 +141,23 @@ def _mix(*values: int) -> int:
     return state & 0x7FFFFFFFFFFFFFFF
 
 
-class Transformed(Dataset[tuple[torch.Tensor, int]]):
-    """``(transform(image), label)``; with ``seed`` set, each sample's randomness is seeded by (seed, epoch, index)."""
+class Transformed(Dataset[Any]):
+    """``(transform(image), label)``; with ``seed`` set, each sample's randomness is seeded by (seed, epoch, index).
 
-    def __init__(self, base: Any, transform: Callable[[Any], torch.Tensor], seed: int | None = None) -> None:
+    With ``skip_bad`` an unreadable image yields ``Skipped(path)`` (see ``skipping_collate``) instead of
+    raising ``BadImageError``.
+    """
+
+    def __init__(
+        self,
+        base: Any,
+        transform: Callable[[Any], torch.Tensor],
+        seed: int | None = None,
+        *,
+        skip_bad: bool = False,
+    ) -> None:
         self.base, self.transform, self.seed, self.epoch = base, transform, seed, 0
+        self.skip_bad = skip_bad
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation draws of ``epoch`` (call before iterating)."""
@@ -96,14 +166,19 @@ class Transformed(Dataset[tuple[torch.Tensor, int]]):
     def __len__(self) -> int:
         return len(self.base)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        image, label = self.base[index]
+    def __getitem__(self, index: int) -> Any:
+        try:
+            image, label = self.base[index]
+        except BadImageError as err:
+            if not self.skip_bad:
+                raise
+            return Skipped(err.path or str(err))
         if self.seed is None:
-            return self.transform(image), int(label)
+            return self.transform(image), label
         # torchvision draws from the global torch RNG: fork it so training's own RNG stream is untouched.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_mix(self.seed, self.epoch, index))
-            return self.transform(image), int(label)
+            return self.transform(image), label
 
 
 class ResumableSampler(Sampler[int]):
@@ -156,6 +231,7 @@ def make_loader(
     drop_last: bool,
     pin_memory: bool,
     seed: int,
+    collate_fn: Callable[[list[Any]], Any] | None = None,
 ) -> DataLoader[Any]:
     """A DataLoader whose worker seeding uses its own generator, never the global RNG (resume stays exact)."""
     generator = torch.Generator()
@@ -168,5 +244,54 @@ def make_loader(
         drop_last=drop_last,
         pin_memory=pin_memory,
         generator=generator,
+        collate_fn=collate_fn,
         persistent_workers=False,  # workers must see the dataset's current epoch
+    )
+
+
+@dataclass
+class Loaders:
+    """The run's loaders: train (resumable sampler) and val (sharded); batches are ``(batch, skipped)``."""
+
+    train: DataLoader[Any]
+    val: DataLoader[Any]
+    sampler: ResumableSampler
+    steps_per_epoch: int
+
+
+def build_loaders(
+    train: Any,
+    val: Any,
+    *,
+    collate: Callable[[list[Any]], Any],
+    batch_size: int,
+    workers: int,
+    seed: int,
+    rank: int,
+    world_size: int,
+    pin_memory: bool,
+) -> Loaders:
+    """Loaders for a task's data: deterministic epoch order, skipped samples reported beside each batch."""
+    sampler = ResumableSampler(train, rank=rank, world_size=world_size, seed=seed, drop_last=False)
+    drop_last = len(sampler.inner) >= batch_size
+    steps_per_epoch = len(sampler.inner) // batch_size if drop_last else 1
+    common: dict[str, Any] = {
+        "batch_size": batch_size,
+        "workers": workers,
+        "pin_memory": pin_memory,
+        "seed": seed,
+    }
+    return Loaders(
+        train=make_loader(
+            train, sampler, drop_last=drop_last, collate_fn=skipping_collate(collate), **common
+        ),
+        val=make_loader(
+            val,
+            ShardSampler(val, rank=rank, world_size=world_size),
+            drop_last=False,
+            collate_fn=skipping_collate(collate),
+            **common,
+        ),
+        sampler=sampler,
+        steps_per_epoch=steps_per_epoch,
     )

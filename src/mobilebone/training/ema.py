@@ -1,4 +1,4 @@
-"""Exponential moving average of the weights (MobileOne trains with EMA 0.9995, REFERENCE §1.5).
+"""Exponential moving average of the weights (MobileOne trains with EMA 0.9995: MobileOne paper, arXiv 2206.04040, §4).
 
 ``torch.optim.swa_utils.AveragedModel`` does the bookkeeping; the averaging function adds timm's warm-up
 (``decay_t = min(decay, (1 + t) / (10 + t))``) so that short runs are not dominated by the random init.

@@ -1,6 +1,6 @@
 """Optimizer, learning-rate schedule and weight-decay schedule.
 
-Norm parameters and biases get no weight decay (MobileOne, REFERENCE §1.5; standard in timm recipes):
+Norm parameters and biases get no weight decay (standard in timm and torchvision reference recipes):
 decaying BatchNorm scales only fights the following layer's rescaling. The learning rate warms up
 linearly and then follows a cosine; MobileOne also anneals the weight decay 1e-4 → 1e-5 with a cosine.
 """
