@@ -260,14 +260,10 @@ RECIPES = tuple(RECIPE_TABLE)
 
 
 def model_recipe(model: str) -> str:
-    """The ImageNet recipe a model trains with by default: its registry entry's ``recipe``, else its family's."""
+    """The ImageNet recipe a model trains with by default: its registry entry's ``recipe``."""
     from mobilebone.registry import get_entry
 
-    entry = get_entry(model)
-    family = str(getattr(entry, "family", ""))
-    fallback = "mobilenetv4" if family == "mobilenetv4" else "mobileone"
-    recipe = getattr(entry, "recipe", None) or fallback
-    return recipe if recipe in RECIPE_TABLE else fallback
+    return get_entry(model).recipe
 
 
 def recipe_defaults(recipe: str, model: str) -> dict[str, Any]:
