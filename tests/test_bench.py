@@ -29,7 +29,7 @@ from mobilebone.analysis import (
 from mobilebone.analysis import latency as latency_module
 from mobilebone.analysis import runtimes as runtimes_module
 from mobilebone.analysis.correlation import latency_correlations, rank_correlation
-from mobilebone.analysis.latency import percentile, time_calls
+from mobilebone.analysis.timing import time_calls, time_interleaved
 from mobilebone.analysis.report import correlation_table, read_json
 from mobilebone.analysis.runtimes import (
     CPU_RTOL,
@@ -87,12 +87,6 @@ def test_statistics_match_the_samples() -> None:
     assert result.p90_ms == pytest.approx(float(np.percentile(samples, 90)))
     data = result.to_dict()
     assert data["samples_ms"] == samples and data["min_ms"] == 1.0
-
-
-def test_percentile_matches_numpy() -> None:
-    values = list(np.random.default_rng(0).random(37))
-    for q in (0, 10, 50, 90, 99, 100):
-        assert percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
 
 
 def test_time_calls_counts_warmup_and_runs() -> None:
@@ -186,7 +180,7 @@ class _WrongCompile:
 
 @pytest.mark.parametrize("deploy", [True, False])
 def test_wrong_compile_output_is_refused_before_timing(deploy: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runtimes_module.torch, "compile", _WrongCompile)
+    monkeypatch.setattr(torch, "compile", _WrongCompile)
     timed = _refuses_to_time(monkeypatch)
     with pytest.raises(RuntimeMismatch, match=r"compile output differs from PyTorch eager"):
         measure_latency(
@@ -199,7 +193,7 @@ def test_wrong_compile_output_is_refused_before_timing(deploy: bool, monkeypatch
 def test_a_wrong_runtime_becomes_an_error_row_without_samples(
     deploy: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runtimes_module.torch, "compile", _WrongCompile)
+    monkeypatch.setattr(torch, "compile", _WrongCompile)
     rows = Sweep(tmp_path, settings(runtimes=("compile",), deploy=deploy)).run([tiny_entry("a")])
     assert rows[0]["status"] == "error" and "samples_ms" not in rows[0]
     assert rows[0]["error"].startswith("RuntimeMismatch: compile output differs from PyTorch eager")
@@ -269,7 +263,7 @@ def test_a_sweep_times_at_its_thread_count(tmp_path: Path) -> None:
 
 
 def _fake_machine(monkeypatch: pytest.MonkeyPatch, *, gpu: bool, providers: list[str]) -> None:
-    monkeypatch.setattr(runtimes_module.torch.cuda, "is_available", lambda: gpu)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
     monkeypatch.setattr(runtimes_module, "_ort_providers", lambda: providers)
 
 
@@ -286,7 +280,7 @@ def test_with_a_gpu_every_runtime_is_available_but_auto_stays_on_the_cpu(
 
 def test_without_a_gpu_the_gpu_runtimes_are_clear_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_machine(monkeypatch, gpu=False, providers=["CPUExecutionProvider"])
-    assert available_runtimes() == ["eager", "compile", "onnxruntime"]
+    assert available_runtimes() == ["eager", "compile", "onnxruntime", "onnxruntime-int8"]
     for name in ("cuda", "onnxruntime-cuda"):
         with pytest.raises(ValueError, match=f"runtime '{name}' is not available here; available: eager"):
             check_runtime(name)

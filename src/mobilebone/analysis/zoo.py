@@ -55,9 +55,6 @@ DEFAULT_BASELINES = (
     "timm/fastvit_t8",
 )
 
-# Which of our families contain attention (MobileNetV4 hybrids); everything else is a convnet.
-_HYBRID_MARKER = "hybrid"
-
 
 def _fuse_ours(model: nn.Module) -> nn.Module:
     from mobilebone.reparam import reparameterize_model
@@ -99,8 +96,11 @@ class ZooEntry:
 
 def _ours(name: str) -> ZooEntry:
     from mobilebone import create_model
+    from mobilebone.registry import get_entry
 
-    kind = "hybrid" if _HYBRID_MARKER in name else "convnet"
+    # The registry entry says convnet or hybrid; registries without that field: hybrids are named so.
+    fallback = "hybrid" if "hybrid" in name else "convnet"
+    kind = str(getattr(get_entry(name), "kind", fallback))
     return ZooEntry(name, "mobilebone", kind, lambda: create_model(name))
 
 
@@ -148,10 +148,13 @@ def default_models() -> list[ZooEntry]:
 
 
 def resolve_models(patterns: list[str]) -> list[ZooEntry]:
-    """Zoo entries for names or shell-style globs, in the given order; unknown names raise ``ValueError``."""
+    """Zoo entries for names or shell-style globs (space- or comma-separated), in the given order.
+
+    An unknown name raises a one-line ``ValueError`` listing the closest zoo names.
+    """
     known = zoo()
     chosen: dict[str, ZooEntry] = {}
-    for pattern in patterns:
+    for pattern in (p.strip() for item in patterns for p in item.split(",") if p.strip()):
         if any(c in pattern for c in "*?["):
             matched = [n for n in known if fnmatch.fnmatch(n, pattern)]
         else:

@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from mobilebone.cli.common import MAX_INPUT_SIZE, MIN_INPUT_SIZE
+
 if TYPE_CHECKING:
     from torch import nn
 
-FORMATS = ("onnx", "coreml", "torchscript")
+# Format → the file extension its output must have (the format is inferred from it when --format is not given).
+FORMATS = {"onnx": ".onnx", "coreml": ".mlpackage", "torchscript": ".pt"}
+# Top-1 agreement of int8 with fp32 below which `--int8` fails; why 0.95: mobilebone.export.quantize.
+DEFAULT_MIN_AGREEMENT = 0.95
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,8 +22,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "export", help="export the reparameterized model to ONNX / Core ML / TorchScript, verified"
     )
     parser.add_argument("name", metavar="NAME", help="model name (see `mobilebone list`)")
-    parser.add_argument("--format", required=True, help=f"one of: {', '.join(FORMATS)}")
-    parser.add_argument("--out", required=True, help="output file (.onnx, .mlpackage, .pt)")
+    parser.add_argument(
+        "--format",
+        choices=list(FORMATS),
+        default=None,
+        help="output format (default: inferred from the --out extension: "
+        + ", ".join(f"{ext} = {fmt}" for fmt, ext in FORMATS.items())
+        + "); the extension must match the format",
+    )
+    parser.add_argument("--out", required=True, help=f"output file ({', '.join(FORMATS.values())}; not '-')")
     parser.add_argument(
         "--weights", default=None, help="checkpoint file or weight tag arch.tag (default: random init)"
     )
@@ -26,7 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--num-classes", type=int, default=None, help="classifier size (default: the weights', else 1000)"
     )
     parser.add_argument(
-        "--input-size", type=int, default=None, help="square input side (default: the weights' / model's)"
+        "--input-size",
+        type=int,
+        default=None,
+        help=f"square input side, {MIN_INPUT_SIZE} to {MAX_INPUT_SIZE} (default: the weights' / model's)",
     )
     parser.add_argument("--dynamic-batch", action="store_true", help="make the batch axis dynamic")
     parser.add_argument("--fp16", action="store_true", help="half precision (ONNX weights, Core ML compute)")
@@ -41,7 +56,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--num-calibration", type=int, default=32, help="images used to calibrate (rest: check)"
     )
     parser.add_argument(
-        "--threads", type=int, default=None, help="ONNX Runtime threads for the --int8 timing"
+        "--threads",
+        type=int,
+        default=None,
+        help="--int8: ONNX Runtime threads, 1 to the usable cores (more is refused; default: usable cores)",
+    )
+    parser.add_argument(
+        "--min-agreement",
+        type=float,
+        default=DEFAULT_MIN_AGREEMENT,
+        help=(
+            "--int8: fail, writing nothing, when int8's top-1 class agrees with fp32's on fewer than this "
+            f"fraction of the held-out images (default: {DEFAULT_MIN_AGREEMENT:g}; 0 = report only)"
+        ),
     )
     parser.add_argument(
         "--latency-runs",
@@ -54,10 +81,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _check_options(args: argparse.Namespace) -> None:
     """Reject option combinations the chosen format cannot honour, before any work is done."""
+    from pathlib import Path
+
+    from mobilebone.cli.common import check_input_size, check_output_path, check_threads
     from mobilebone.export.calibration import check_calibration
 
-    if args.format not in FORMATS:
-        raise ValueError(f"unknown format {args.format!r}; use one of: {', '.join(FORMATS)}")
+    out = check_output_path(args.out)
+    suffix = out.suffix.lower()
+    if args.format is None:
+        inferred = [fmt for fmt, ext in FORMATS.items() if ext == suffix]
+        if not inferred:
+            raise ValueError(
+                f"cannot tell the format from --out {args.out!r}: name it "
+                + ", ".join(f"*{ext} ({fmt})" for fmt, ext in FORMATS.items())
+                + " or give --format"
+            )
+        args.format = inferred[0]
+    elif suffix != FORMATS[args.format]:
+        raise ValueError(
+            f"--out {args.out!r} does not match --format {args.format}: name it "
+            f"{Path(args.out).stem}{FORMATS[args.format]}"
+        )
     if args.int8 and args.format != "onnx":
         raise ValueError("--int8 quantizes ONNX models: use --format onnx")
     if args.int8 and args.fp16:
@@ -68,14 +112,16 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ValueError("--image-input is for --format coreml")
     if args.fp16 and args.format == "torchscript":
         raise ValueError("--fp16 is supported for onnx and coreml; TorchScript exports float32")
-    if args.input_size is not None and args.input_size < 32:
-        raise ValueError(f"--input-size must be at least 32, got {args.input_size}")
+    check_input_size(args.input_size)
     if args.num_classes is not None and args.num_classes < 0:
         raise ValueError(f"--num-classes must be >= 0, got {args.num_classes}")
     if args.latency_runs < 0:
         raise ValueError(f"--latency-runs must be >= 0, got {args.latency_runs}")
     if args.num_calibration < 1:
         raise ValueError(f"--num-calibration must be >= 1, got {args.num_calibration}")
+    if not 0.0 <= args.min_agreement <= 1.0:  # also refuses nan
+        raise ValueError(f"--min-agreement must be between 0 and 1, got {args.min_agreement:g}")
+    args.threads = check_threads(args.threads)
     if args.calibration:
         check_calibration(args.calibration)  # a bad folder fails now, not after the fp32 export
 
@@ -123,53 +169,47 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     lines: list[str] = []
     if args.format == "onnx":
-        from mobilebone.export.onnx import export_onnx
+        from mobilebone.export.onnx import to_onnx
 
         if args.int8:
-            from mobilebone.export.quantize import quantize_onnx
+            import warnings
+
+            from mobilebone.export.quantize import QuantizationWarning, quantize_onnx
 
             with tempfile.TemporaryDirectory() as work:
                 fp32 = Path(work) / "fp32.onnx"
-                checks = export_onnx(model, fp32, input_size=size, dynamic_batch=args.dynamic_batch)
-                lines += [str(c) for c in checks]
-                report = quantize_onnx(
-                    fp32,
-                    out,
-                    calibration=args.calibration,
-                    num_calibration=args.num_calibration,
-                    latency_runs=args.latency_runs,
-                    threads=args.threads,
-                )
+                lines += to_onnx(model, fp32, input_size=size, dynamic_batch=args.dynamic_batch).lines()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", QuantizationWarning)  # printed from the report instead
+                    report = quantize_onnx(
+                        fp32,
+                        out,
+                        calibration=args.calibration,
+                        num_calibration=args.num_calibration,
+                        latency_runs=args.latency_runs,
+                        threads=args.threads,
+                        min_agreement=args.min_agreement or None,
+                    )
                 lines += report.lines()
         else:
-            checks = export_onnx(
+            lines += to_onnx(
                 model, out, input_size=size, dynamic_batch=args.dynamic_batch, fp16=args.fp16
-            )
-            lines += [str(c) for c in checks]
+            ).lines()
     elif args.format == "coreml":
-        from mobilebone.export.coreml import export_coreml
+        from mobilebone.export.coreml import to_coreml
 
-        result = export_coreml(
+        lines += to_coreml(
             model,
             out,
             input_size=size,
             precision="fp16" if args.fp16 else "fp32",
             image_input=args.image_input,
             dynamic_batch=args.dynamic_batch,
-        )
-        lines += [f"converted through {result.converter}, {result.precision} compute precision"]
-        lines += [f"preprocessing: {result.preprocessing}"]
-        lines += [f"structure: {check}" for check in result.structural]
-        lines += [str(c) for c in result.verifications]
-        if not any(c.runtime == "coreml" for c in result.verifications):
-            lines.append(
-                "prediction not compared: Core ML runs only on macOS (package validated structurally)"
-            )
+        ).lines()
     else:
-        from mobilebone.export.torchscript import export_torchscript
+        from mobilebone.export.torchscript import to_torchscript
 
-        checks = export_torchscript(model, out, input_size=size, dynamic_batch=args.dynamic_batch)
-        lines += [str(c) for c in checks]
+        lines += to_torchscript(model, out, input_size=size, dynamic_batch=args.dynamic_batch).lines()
     for line in lines:
         console.print(line, highlight=False)
     console.print(f"wrote {out} ({args.name}, {args.format}, {size}x{size})", highlight=False)
