@@ -29,7 +29,6 @@ from mobilebone.analysis import (
 from mobilebone.analysis import latency as latency_module
 from mobilebone.analysis import runtimes as runtimes_module
 from mobilebone.analysis.correlation import latency_correlations, rank_correlation
-from mobilebone.analysis.timing import time_calls, time_interleaved
 from mobilebone.analysis.report import correlation_table, read_json
 from mobilebone.analysis.runtimes import (
     CPU_RTOL,
@@ -39,6 +38,7 @@ from mobilebone.analysis.runtimes import (
     default_runtime,
 )
 from mobilebone.analysis.sweep import Sweep, SweepSettings
+from mobilebone.analysis.timing import time_calls
 from mobilebone.analysis.zoo import ZooEntry, default_models, resolve_models, timm_available, zoo
 from mobilebone.cli.common import resolve_runtimes
 from mobilebone.cli.main import main
