@@ -74,9 +74,16 @@ def correlation_lines(rows: list[dict[str, Any]], ort_threads: int, n_resamples:
             subset = [r for r in ok if r["runtime"] == runtime and keep(r)]
             by = {(c.method, c.x): c for c in latency_correlations(subset, n_resamples=n_resamples)}
             name = f"all {len(subset)}" if subset_name == "all" else subset_name
-            cells = [str(by[k]).replace("-", "−") for k in order]
+            cells = [_cell(by[k]) for k in order]
             lines.append(f"| {name} | {label} | {len(subset)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _cell(c: Any) -> str:
+    """``+0.91 [+0.77, +0.97]`` (minus signs typeset), or why the correlation is not defined."""
+    if not c.defined:
+        return str(c)
+    return f"{c.estimate:+.2f} [{c.ci_low:+.2f}, {c.ci_high:+.2f}]".replace("-", "−")
 
 
 def write_table(out: Path, ort_threads: int) -> Path:

@@ -2,7 +2,7 @@
 
 Every runtime except eager first checks that it computes what PyTorch eager computes (an exported or
 compiled graph that is fast but wrong is not a result), then hands back the call to time. Adding a
-runtime is adding one ``RuntimeSpec`` to ``RUNTIME_SPECS``: ``bench``, ``study`` and ``export`` take their
+runtime is adding one ``RuntimeSpec`` to ``RUNTIMES``: ``bench``, ``study`` and ``export`` take their
 names, ``--help`` text and availability from this table.
 
 This module imports no heavy library at import time (the CLI builds its ``--help`` from it); torch,
@@ -248,57 +248,65 @@ def _prepare_cuda(model: nn.Module, x: Tensor, threads: int, workdir: Path) -> P
 
 # --- the table --------------------------------------------------------------------------------------------
 
-RUNTIME_SPECS: tuple[RuntimeSpec, ...] = (
-    RuntimeSpec(
-        "eager", "cpu", "fp32", "PyTorch eager on CPU (torch.inference_mode)", _always, _prepare_eager, None
-    ),
-    RuntimeSpec(
-        "compile",
-        "cpu",
-        "fp32",
-        "torch.compile, inductor with freezing=True, on CPU (needs a C++ compiler; first compile takes ~30 s)",
-        _always,
-        _prepare_compile,
-        CPU_RTOL,
-    ),
-    RuntimeSpec(
-        "onnxruntime",
-        "cpu",
-        "fp32",
-        "ONNX Runtime, CPU execution provider (exported with mobilebone.export.onnx)",
-        _ort_cpu,
-        _prepare_ort,
-        CPU_RTOL,
-    ),
-    RuntimeSpec(
-        "onnxruntime-int8",
-        "cpu",
-        "int8",
-        "ONNX Runtime, CPU, static int8 (the `export --int8` recipe, calibrated on generated images)",
-        _ort_cpu,
-        _prepare_ort_int8,
-        INT8_RTOL,
-    ),
-    RuntimeSpec(
-        "onnxruntime-cuda",
-        "cuda",
-        "fp32",
-        "ONNX Runtime, CUDA execution provider (needs the onnxruntime-gpu package)",
-        _ort_cuda,
-        _prepare_ort_cuda,
-        CUDA_RTOL,
-    ),
-    RuntimeSpec(
-        "cuda",
-        "cuda",
-        "fp32",
-        "PyTorch eager on the GPU (synchronized after every run)",
-        _has_cuda,
-        _prepare_cuda,
-        CUDA_RTOL,
-    ),
-)
-RUNTIMES: dict[str, RuntimeSpec] = {spec.name: spec for spec in RUNTIME_SPECS}
+RUNTIMES: dict[str, RuntimeSpec] = {
+    spec.name: spec
+    for spec in (
+        RuntimeSpec(
+            "eager",
+            "cpu",
+            "fp32",
+            "PyTorch eager on CPU (torch.inference_mode)",
+            _always,
+            _prepare_eager,
+            None,
+        ),
+        RuntimeSpec(
+            "compile",
+            "cpu",
+            "fp32",
+            "torch.compile, inductor with freezing=True, on CPU (needs a C++ compiler; first compile takes ~30 s)",
+            _always,
+            _prepare_compile,
+            CPU_RTOL,
+        ),
+        RuntimeSpec(
+            "onnxruntime",
+            "cpu",
+            "fp32",
+            "ONNX Runtime, CPU execution provider (exported with mobilebone.export.onnx)",
+            _ort_cpu,
+            _prepare_ort,
+            CPU_RTOL,
+        ),
+        RuntimeSpec(
+            "onnxruntime-int8",
+            "cpu",
+            "int8",
+            "ONNX Runtime, CPU, static int8 (the `export --int8` recipe, calibrated on generated images)",
+            _ort_cpu,
+            _prepare_ort_int8,
+            INT8_RTOL,
+        ),
+        RuntimeSpec(
+            "onnxruntime-cuda",
+            "cuda",
+            "fp32",
+            "ONNX Runtime, CUDA execution provider (needs the onnxruntime-gpu package)",
+            _ort_cuda,
+            _prepare_ort_cuda,
+            CUDA_RTOL,
+        ),
+        RuntimeSpec(
+            "cuda",
+            "cuda",
+            "fp32",
+            "PyTorch eager on the GPU (synchronized after every run)",
+            _has_cuda,
+            _prepare_cuda,
+            CUDA_RTOL,
+        ),
+    )
+}
 AUTO = "auto"
 
 
@@ -309,7 +317,7 @@ def runtime_names() -> list[str]:
 
 def available_runtimes() -> list[str]:
     """Runtimes usable here, in table order (``compile`` needs a C++ compiler at first call)."""
-    return [spec.name for spec in RUNTIME_SPECS if spec.available()]
+    return [spec.name for spec in RUNTIMES.values() if spec.available()]
 
 
 def default_runtime() -> str:
@@ -335,8 +343,8 @@ def check_runtime(name: str) -> str:
 
 def runtimes_help(default: str = AUTO) -> str:
     """``--runtimes`` help text, generated from the table (names, what each is, GPU only when named)."""
-    entries = "; ".join(f"{spec.name} = {spec.help}" for spec in RUNTIME_SPECS)
-    gpu = " ".join(spec.name for spec in RUNTIME_SPECS if spec.device != "cpu")
+    entries = "; ".join(f"{spec.name} = {spec.help}" for spec in RUNTIMES.values())
+    gpu = " ".join(spec.name for spec in RUNTIMES.values() if spec.device != "cpu")
     return (
         f"space- or comma-separated: {AUTO} (the fastest fp32 CPU runtime: onnxruntime if installed, else "
         f"eager); {entries}. GPU runtimes are timed only when named (e.g. --runtimes {gpu}). "
