@@ -791,7 +791,9 @@ def test_bench_help_states_the_defaults_plainly(capsys: pytest.CaptureFixture[st
 
     assert not has("default: the whole zoo") and has("default: our 10 models + 10 baselines")
     assert all(has(name) for name in RUNTIMES)
-    assert has("fastest fp32 CPU runtime") and has("--runtimes onnxruntime-cuda cuda") and has("onnxruntime-gpu")
+    assert (
+        has("fastest fp32 CPU runtime") and has("--runtimes onnxruntime-cuda cuda") and has("onnxruntime-gpu")
+    )
     assert has("capped at 1 s") and has("runs done/requested")
 
 
@@ -814,6 +816,40 @@ def test_docs_correlation_table_is_recomputed_from_the_committed_zoo_results() -
             (line,) = [x for x in lines if x.startswith(f"| {name} | {label} | {len(subset)} |")]
             cells = [cell.strip().split(" [")[0] for cell in line.strip("|").split("|")[3:7]]
             assert cells == [f"{by[key].estimate:+.2f}" for key in order], (name, label)
+
+
+def test_readme_bench_numbers_are_the_committed_results() -> None:
+    """The README's bench paragraph quotes benchmarks/results (zoo and compare_timm), number for number."""
+    import re
+
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    rows = [r for r in read_json(ROOT / "benchmarks/results/zoo/results.json")["rows"] if r["status"] == "ok"]
+    ort = [r for r in rows if r["runtime"] == "onnxruntime"]
+    assert len(ort) == 27 and len({r["model"] for r in rows}) == 27  # the whole zoo, in both runtimes
+    assert len([r for r in rows if r["runtime"] == "eager"]) == 27
+
+    def spearman(subset: list[dict[str, Any]], x: str) -> str:
+        by = {(c.method, c.x): c for c in latency_correlations(subset, n_resamples=20)}
+        return f"{by[('spearman', x)].estimate:.2f}"
+
+    small = [r for r in ort if r["macs"] <= 1e9]
+    quoted = re.search(
+        r"ρ\(latency, MACs\) = ([\d.]+), ρ\(latency, params\) = ([\d.]+) \(([\d.]+) among models ≤ 1 GMAC\)",
+        readme,
+    )
+    assert quoted and quoted.groups() == (
+        spearman(ort, "macs"),
+        spearman(ort, "params"),
+        spearman(small, "params"),
+    )
+    timm = json.loads((ROOT / "benchmarks/results/compare_timm.json").read_text())["architectures"]
+    ratios = {a: v["ratios"] for a, v in timm.items()}
+    speedups = [
+        f"{1 / ratios[a]['ours ORT / timm eager (the timm default path)']['median']:.1f}×" for a in ratios
+    ]
+    assert f"MobileOne-S0 runs {speedups[0]} and MNv4-Conv-S {speedups[1]}" in readme
+    same = [f"{ratios[a]['ours ORT / timm ORT']['median']:.3f}×" for a in ratios]
+    assert f"(ours / timm = {same[0]}, {same[1]})" in readme
 
 
 # --- info: the input-size validator shared with bench/export -----------------------------------------
