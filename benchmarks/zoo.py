@@ -55,7 +55,9 @@ def zoo_table(rows: list[dict[str, Any]], ort_threads: int) -> str:
             continue
         cells = [m, ref["source"], ref["kind"], f"{ref['params'] / 1e6:.2f}", f"{ref['macs'] / 1e6:,.0f}"]
         for r in (o, e):
-            cells += [f"{r['min_ms']:.2f}", f"{r['median_ms']:.2f}", str(r["runs"])] if r else ["failed", "", ""]
+            cells += (
+                [f"{r['min_ms']:.2f}", f"{r['median_ms']:.2f}", str(r["runs"])] if r else ["failed", "", ""]
+            )
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -69,7 +71,10 @@ def correlation_lines(rows: list[dict[str, Any]], ort_threads: int, n_resamples:
         "|---|---|---:|---|---|---|---|",
     ]
     ok = [r for r in rows if r["status"] == "ok"]
-    for subset_name, keep in (("all", lambda r: True), ("≤ 1 GMAC (mobile-sized)", lambda r: r["macs"] <= 1e9)):
+    for subset_name, keep in (
+        ("all", lambda r: True),
+        ("≤ 1 GMAC (mobile-sized)", lambda r: r["macs"] <= 1e9),
+    ):
         for runtime, label in labels.items():
             subset = [r for r in ok if r["runtime"] == runtime and keep(r)]
             by = {(c.method, c.x): c for c in latency_correlations(subset, n_resamples=n_resamples)}
