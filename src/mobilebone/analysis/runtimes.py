@@ -310,11 +310,6 @@ RUNTIMES: dict[str, RuntimeSpec] = {
 AUTO = "auto"
 
 
-def runtime_names() -> list[str]:
-    """Every runtime name, in table order (what ``--runtimes`` accepts besides ``auto``)."""
-    return list(RUNTIMES)
-
-
 def available_runtimes() -> list[str]:
     """Runtimes usable here, in table order (``compile`` needs a C++ compiler at first call)."""
     return [spec.name for spec in RUNTIMES.values() if spec.available()]
