@@ -818,6 +818,14 @@ def test_docs_correlation_table_is_recomputed_from_the_committed_zoo_results() -
             assert cells == [f"{by[key].estimate:+.2f}" for key in order], (name, label)
 
 
+def test_docs_runtime_table_lists_every_entry() -> None:
+    lines = (ROOT / "docs" / "benchmarks.md").read_text().splitlines()
+    for spec in RUNTIMES.values():
+        (row,) = [x for x in lines if x.startswith(f"| `{spec.name}`")]
+        device = "CPU" if spec.device == "cpu" else "GPU"
+        assert f"| {device} | {spec.precision} |" in row, row
+
+
 def test_readme_bench_numbers_are_the_committed_results() -> None:
     """The README's bench paragraph quotes benchmarks/results (zoo and compare_timm), number for number."""
     import re

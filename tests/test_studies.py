@@ -154,7 +154,7 @@ def test_dynamic_activations_export_to_onnx_and_run_in_onnxruntime(name: str, tm
 
     model = StudyNet(name, num_classes=10).eval()
     randomize_batchnorm(model)
-    path = to_onnx(model, tmp_path / f"{name}.onnx", input_size=32, verify=True)  # raises on mismatch
+    path = to_onnx(model, tmp_path / f"{name}.onnx", input_size=32, verify=True).path  # raises on mismatch
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         expected = model(x)
