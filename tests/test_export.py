@@ -515,7 +515,7 @@ def test_cli_bad_options_are_one_line_errors(
 ) -> None:
     from mobilebone.cli.export import FORMATS
 
-    out = tmp_path / f"x{FORMATS[extra[1]]}"
+    out = tmp_path / f"x{FORMATS[extra[1]].suffix}"
     assert main(["export", "mobileone_s0", "--out", str(out), *extra]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

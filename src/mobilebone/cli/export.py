@@ -3,17 +3,86 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mobilebone.cli.common import MAX_INPUT_SIZE, MIN_INPUT_SIZE
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from torch import nn
 
-# Format → the file extension its output must have (the format is inferred from it when --format is not given).
-FORMATS = {"onnx": ".onnx", "coreml": ".mlpackage", "torchscript": ".pt"}
 # Top-1 agreement of int8 with fp32 below which `--int8` fails; why 0.95: mobilebone.export.quantize.
 DEFAULT_MIN_AGREEMENT = 0.95
+
+
+def _onnx(model: nn.Module, out: Path, size: int, args: argparse.Namespace) -> list[str]:
+    """ONNX, verified in ONNX Runtime; with ``--int8`` quantized from a verified fp32 export and gated."""
+    from mobilebone.export.onnx import to_onnx
+
+    if not args.int8:
+        return to_onnx(model, out, input_size=size, dynamic_batch=args.dynamic_batch, fp16=args.fp16).lines()
+    import tempfile
+    import warnings
+    from pathlib import Path
+
+    from mobilebone.export.quantize import QuantizationWarning, quantize_onnx
+
+    with tempfile.TemporaryDirectory() as work:
+        fp32 = Path(work) / "fp32.onnx"
+        lines = to_onnx(model, fp32, input_size=size, dynamic_batch=args.dynamic_batch).lines()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", QuantizationWarning)  # printed from the report instead
+            report = quantize_onnx(
+                fp32,
+                out,
+                calibration=args.calibration,
+                num_calibration=args.num_calibration,
+                latency_runs=args.latency_runs,
+                threads=args.threads,
+                min_agreement=args.min_agreement or None,
+            )
+    return lines + report.lines()
+
+
+def _coreml(model: nn.Module, out: Path, size: int, args: argparse.Namespace) -> list[str]:
+    """Core ML ML Program, validated structurally (compared numerically on macOS)."""
+    from mobilebone.export.coreml import to_coreml
+
+    precision = "fp16" if args.fp16 else "fp32"
+    return to_coreml(
+        model,
+        out,
+        input_size=size,
+        precision=precision,
+        image_input=args.image_input,
+        dynamic_batch=args.dynamic_batch,
+    ).lines()
+
+
+def _torchscript(model: nn.Module, out: Path, size: int, args: argparse.Namespace) -> list[str]:
+    """TorchScript trace, reloaded from disk and verified."""
+    from mobilebone.export.torchscript import to_torchscript
+
+    return to_torchscript(model, out, input_size=size, dynamic_batch=args.dynamic_batch).lines()
+
+
+@dataclass(frozen=True)
+class Format:
+    """One export format: the extension its file must have, and the exporter (returns what it checked)."""
+
+    suffix: str
+    export: Callable[[nn.Module, Path, int, argparse.Namespace], list[str]]
+
+
+# The format is inferred from the --out extension when --format is not given.
+FORMATS: dict[str, Format] = {
+    "onnx": Format(".onnx", _onnx),
+    "coreml": Format(".mlpackage", _coreml),
+    "torchscript": Format(".pt", _torchscript),
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,10 +96,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=list(FORMATS),
         default=None,
         help="output format (default: inferred from the --out extension: "
-        + ", ".join(f"{ext} = {fmt}" for fmt, ext in FORMATS.items())
+        + ", ".join(f"{f.suffix} = {name}" for name, f in FORMATS.items())
         + "); the extension must match the format",
     )
-    parser.add_argument("--out", required=True, help=f"output file ({', '.join(FORMATS.values())}; not '-')")
+    parser.add_argument(
+        "--out", required=True, help=f"output file ({', '.join(f.suffix for f in FORMATS.values())}; not '-')"
+    )
     parser.add_argument(
         "--weights", default=None, help="checkpoint file or weight tag arch.tag (default: random init)"
     )
@@ -89,18 +160,18 @@ def _check_options(args: argparse.Namespace) -> None:
     out = check_output_path(args.out)
     suffix = out.suffix.lower()
     if args.format is None:
-        inferred = [fmt for fmt, ext in FORMATS.items() if ext == suffix]
+        inferred = [name for name, f in FORMATS.items() if f.suffix == suffix]
         if not inferred:
             raise ValueError(
                 f"cannot tell the format from --out {args.out!r}: name it "
-                + ", ".join(f"*{ext} ({fmt})" for fmt, ext in FORMATS.items())
+                + ", ".join(f"*{f.suffix} ({name})" for name, f in FORMATS.items())
                 + " or give --format"
             )
         args.format = inferred[0]
-    elif suffix != FORMATS[args.format]:
+    elif suffix != FORMATS[args.format].suffix:
         raise ValueError(
             f"--out {args.out!r} does not match --format {args.format}: name it "
-            f"{Path(args.out).stem}{FORMATS[args.format]}"
+            f"{Path(args.out).stem}{FORMATS[args.format].suffix}"
         )
     if args.int8 and args.format != "onnx":
         raise ValueError("--int8 quantizes ONNX models: use --format onnx")
@@ -157,7 +228,6 @@ def _input_size(args: argparse.Namespace, model: nn.Module) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Export, verify, print what was checked."""
-    import tempfile
     from pathlib import Path
 
     from mobilebone.cli.common import console as make_console
@@ -167,49 +237,7 @@ def run(args: argparse.Namespace) -> int:
     size = _input_size(args, model)
     console = make_console()
     out = Path(args.out)
-    lines: list[str] = []
-    if args.format == "onnx":
-        from mobilebone.export.onnx import to_onnx
-
-        if args.int8:
-            import warnings
-
-            from mobilebone.export.quantize import QuantizationWarning, quantize_onnx
-
-            with tempfile.TemporaryDirectory() as work:
-                fp32 = Path(work) / "fp32.onnx"
-                lines += to_onnx(model, fp32, input_size=size, dynamic_batch=args.dynamic_batch).lines()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", QuantizationWarning)  # printed from the report instead
-                    report = quantize_onnx(
-                        fp32,
-                        out,
-                        calibration=args.calibration,
-                        num_calibration=args.num_calibration,
-                        latency_runs=args.latency_runs,
-                        threads=args.threads,
-                        min_agreement=args.min_agreement or None,
-                    )
-                lines += report.lines()
-        else:
-            lines += to_onnx(
-                model, out, input_size=size, dynamic_batch=args.dynamic_batch, fp16=args.fp16
-            ).lines()
-    elif args.format == "coreml":
-        from mobilebone.export.coreml import to_coreml
-
-        lines += to_coreml(
-            model,
-            out,
-            input_size=size,
-            precision="fp16" if args.fp16 else "fp32",
-            image_input=args.image_input,
-            dynamic_batch=args.dynamic_batch,
-        ).lines()
-    else:
-        from mobilebone.export.torchscript import to_torchscript
-
-        lines += to_torchscript(model, out, input_size=size, dynamic_batch=args.dynamic_batch).lines()
+    lines = FORMATS[args.format].export(model, out, size, args)
     for line in lines:
         console.print(line, highlight=False)
     console.print(f"wrote {out} ({args.name}, {args.format}, {size}x{size})", highlight=False)
