@@ -2,9 +2,9 @@
 
 For MobileOne-S0 and MobileNetV4-Conv-S, four contestants are timed in many short rounds, in a shuffled
 order each round (the machine is shared and noisy, so only same-run, interleaved comparisons are
-trustworthy; TOOLING.md):
+trustworthy):
 
-- ours, fused, exported with ``mobilebone.export.onnx.to_onnx`` → ONNX Runtime (CPU)
+- ours, fused, exported the way ``mobilebone bench`` exports → ONNX Runtime (CPU)
 - timm, fused with ``timm.utils.reparameterize_model``, exported the same way → ONNX Runtime
 - ours, fused, PyTorch eager
 - timm, fused, PyTorch eager (the path a timm user takes by default)
@@ -38,6 +38,7 @@ import torch
 from mobilebone import create_model, reparameterize_model
 from mobilebone.analysis.environment import capture_environment
 from mobilebone.analysis.runtimes import Prepared, prepare
+from mobilebone.analysis.timing import time_calls, time_interleaved
 from mobilebone.analysis.zoo import timm_entry
 
 PAIRS = {"MobileOne-S0": ("mobileone_s0", "mobileone_s0"), "MNv4-Conv-S": ("mobilenetv4_conv_small",) * 2}
@@ -52,14 +53,14 @@ RATIOS = {
 def contestants(ours_name: str, timm_name: str, workdir: Path, threads: int) -> dict[str, Prepared]:
     """The four timed calls for one architecture, built by ``mobilebone.analysis.runtimes.prepare``.
 
-    That is the ``mobilebone bench`` harness's own code path: the ONNX Runtime calls are exported with
-    ``to_onnx`` and checked against PyTorch eager on the very session that is timed (``RuntimeMismatch``
+    That is the ``mobilebone bench`` harness's own code path: the ONNX Runtime calls are exported
+    (opset 17, static shape) and checked against PyTorch eager on the very session that is timed (``RuntimeMismatch``
     otherwise); the eager calls run under ``torch.inference_mode`` at PyTorch's current thread setting.
     """
     timm_train = timm_entry(timm_name).build()
     model = create_model(ours_name)
     if ours_name.startswith("mobileone"):
-        # Same tensors too: our MobileOne state-dict keys equal timm's (no SE in S0; REFERENCE §1.6).
+        # Same tensors too: our MobileOne state-dict keys equal timm's (S0 has no SE; timm mobileone.py).
         model.load_state_dict(timm_train.state_dict(), strict=True)
     models = {"ours": reparameterize_model(model), "timm": timm_entry(timm_name).fuse(timm_train)}
     x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
@@ -68,7 +69,7 @@ def contestants(ours_name: str, timm_name: str, workdir: Path, threads: int) -> 
         for label, fused in models.items():
             folder = workdir / f"{ours_name}-{label}"
             folder.mkdir(exist_ok=True)
-            calls[f"{label}-{suffix}"] = prepare(runtime, fused, x, threads, folder, deploy=True)
+            calls[f"{label}-{suffix}"] = prepare(runtime, fused, x, threads, folder)
     return calls
 
 
@@ -78,20 +79,12 @@ def interleave(
     """Per contestant, the minimum latency (ms) of ``runs`` runs in each of ``rounds`` shuffled rounds."""
     rng = random.Random(seed)
     names = list(calls)
-    for name in names:  # warm-up: first calls allocate and pick kernels
-        for _ in range(10):
-            calls[name]()
+    time_interleaved(calls, runs=1, warmup=10)  # warm-up: first calls allocate and pick kernels
     per_round: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(rounds):
         rng.shuffle(names)
         for name in names:
-            fn = calls[name]
-            best = float("inf")
-            for _ in range(runs):
-                t0 = time.perf_counter_ns()
-                fn()
-                best = min(best, (time.perf_counter_ns() - t0) / 1e6)
-            per_round[name].append(best)
+            per_round[name].append(min(time_calls(calls[name], runs=runs, warmup=0)))
     return per_round
 
 

@@ -2,7 +2,7 @@
 
 Usage: ``.venv/bin/python benchmarks/model_table.py`` (about 30 s on 2 cores). Paste the output into
 docs/models.md. Our columns come from ``count_params`` / ``count_macs`` on freshly built models; the
-paper columns are literature constants (REFERENCE.md §1.5 and §2.5), never derived from our code.
+paper columns are literature constants (the papers' tables, cited below), never derived from our code.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ class Published:
 
 
 # MobileOne (Vasu et al. 2023, Table 8; fused network at 224); timm top-1 = timm's evaluation of Apple's
-# weights (REFERENCE §1.5). MobileNetV4 (Qin et al. 2024, Table 5 as transcribed in REFERENCE §2.5) at its
-# paper resolution; timm top-1 = best timm-trained ImageNet-1k checkpoint there (REFERENCE §2.5). Both
+# weights. MobileNetV4 (Qin et al. 2024, Table 5, as transcribed by secondary sources) at its
+# paper resolution; timm top-1 = best timm-trained ImageNet-1k checkpoint there. Both
 # timm columns come from timm's results-imagenet.csv.
 PUBLISHED: dict[str, Published] = {
     "mobileone_s0": Published(2.1, 275, 71.4, 71.398),

@@ -82,7 +82,7 @@ def test_every_writer_uses_it(tmp_path: Path, umask: int) -> None:
     model = mobilebone.create_model("mobileone_s0")
     native = save_native(model, tmp_path / "native" / "s0.safetensors", model_name="mobileone_s0")
     resume = atomic_torch_save({"step": torch.tensor(3)}, tmp_path / "run" / "checkpoint_last.pt")
-    exported = to_torchscript(model, tmp_path / "export" / "s0.pt", input_size=32)
+    exported = to_torchscript(model, tmp_path / "export" / "s0.pt", input_size=32).path
     assert _mode(native) == _mode(resume) == _mode(exported) == expected
     converted = tmp_path / "converted.safetensors"
     assert main(["convert", str(native), str(converted)]) == 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import statistics
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,6 @@ from mobilebone.analysis import (
 from mobilebone.analysis import latency as latency_module
 from mobilebone.analysis import runtimes as runtimes_module
 from mobilebone.analysis.correlation import latency_correlations, rank_correlation
-from mobilebone.analysis.latency import percentile, time_calls
 from mobilebone.analysis.report import correlation_table, read_json
 from mobilebone.analysis.runtimes import (
     CPU_RTOL,
@@ -39,6 +39,7 @@ from mobilebone.analysis.runtimes import (
     default_runtime,
 )
 from mobilebone.analysis.sweep import Sweep, SweepSettings
+from mobilebone.analysis.timing import time_calls, time_interleaved
 from mobilebone.analysis.zoo import ZooEntry, default_models, resolve_models, timm_available, zoo
 from mobilebone.cli.common import resolve_runtimes
 from mobilebone.cli.main import main
@@ -84,15 +85,9 @@ def test_statistics_match_the_samples() -> None:
     assert result.median_ms == 3.0
     assert result.mean_ms == pytest.approx(4.0)
     assert result.std_ms == pytest.approx(statistics.stdev(samples))
-    assert result.p90_ms == pytest.approx(float(np.percentile(samples, 90)))
+    assert result.p90_ms == pytest.approx(7.6)  # sorted 1,2,3,4,10: position 0.9·4 = 3.6 → 4 + 0.6·6
     data = result.to_dict()
     assert data["samples_ms"] == samples and data["min_ms"] == 1.0
-
-
-def test_percentile_matches_numpy() -> None:
-    values = list(np.random.default_rng(0).random(37))
-    for q in (0, 10, 50, 90, 99, 100):
-        assert percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
 
 
 def test_time_calls_counts_warmup_and_runs() -> None:
@@ -104,8 +99,26 @@ def test_time_calls_counts_warmup_and_runs() -> None:
 
 
 def test_time_cap_stops_early_but_keeps_a_minimum() -> None:
+    from mobilebone.analysis.timing import MIN_TIMED_RUNS
+
+    # A cap already passed after the first run: exactly the minimum number of runs is done.
     samples = time_calls(lambda: None, runs=10_000_000, warmup=0, max_seconds=1e-9)
-    assert 10 <= len(samples) < 10_000_000
+    assert len(samples) == MIN_TIMED_RUNS == 10
+
+
+def test_interleaved_timing_alternates_and_times_each_call() -> None:
+    import time
+
+    order: list[str] = []
+    calls = {
+        "a": lambda: order.append("a"),
+        "slow": lambda: (order.append("slow"), time.sleep(0.002)),
+    }
+    samples = time_interleaved(calls, runs=4, warmup=1)
+    # Warm-up once each, then forward and reversed order on alternate runs (neither always goes first).
+    assert order == ["a", "slow", "a", "slow", "slow", "a", "a", "slow", "slow", "a"]
+    assert len(samples["a"]) == len(samples["slow"]) == 4
+    assert min(samples["slow"]) >= 2.0 > max(samples["a"])  # each sample times its own call, in ms
 
 
 def test_measure_latency_eager_keeps_raw_samples_and_environment() -> None:
@@ -134,8 +147,86 @@ def test_measure_latency_onnxruntime_records_its_parity_error(deploy: bool) -> N
     assert result.input_shape == (2, 3, 32, 32)
     assert result.environment["form"] == ("deploy" if deploy else "train-time")
     error = result.info["parity_error"]
-    assert isinstance(error, float) and 0.0 <= error <= CPU_RTOL  # the measured number, not a note
+    # The measured number, recomputed: ORT on the timed input against eager, within the CPU tolerance.
+    assert isinstance(error, float) and error <= CPU_RTOL
     assert result.info["parity_rtol"] == CPU_RTOL and result.info["intra_op_threads"] == 1
+
+
+@pytest.mark.skipif(not HAS_ORT, reason="onnxruntime not installed")
+def test_onnxruntime_int8_runtime_is_quantized_and_checked() -> None:
+    from mobilebone.analysis.runtimes import INT8_RTOL
+
+    torch.manual_seed(0)
+    model = create_model("mobileone_s0")
+    result = measure_latency(
+        model, runtime="onnxruntime-int8", input_shape=(1, 3, 64, 64), runs=3, warmup=1, threads=1
+    )
+    assert result.environment["precision"] == "int8" and result.info["provider"] == "CPUExecutionProvider"
+    # Really int8 (fp32 would be within 1e-5), and still close to the fp32 model (a ceiling).
+    assert 1e-4 < result.info["parity_error"] <= INT8_RTOL == result.info["parity_rtol"]
+
+
+@pytest.mark.skipif(not HAS_ORT, reason="onnxruntime not installed")
+def test_wrong_int8_output_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import onnxruntime
+
+    real_run = onnxruntime.InferenceSession.run
+    monkeypatch.setattr(
+        onnxruntime.InferenceSession,
+        "run",
+        lambda self, *a, **k: [np.asarray(out) * 2 for out in real_run(self, *a, **k)],
+    )
+    with pytest.raises(RuntimeMismatch, match=r"onnxruntime-int8 output differs from PyTorch eager"):
+        measure_latency(
+            tiny_convnet(), runtime="onnxruntime-int8", input_shape=(1, 3, 32, 32), runs=2, warmup=0
+        )
+
+
+@pytest.mark.skipif(
+    shutil.which("c++") is None and shutil.which("g++") is None, reason="needs a C++ compiler"
+)
+def test_torch_compile_runtime_really_compiles_and_matches_eager() -> None:
+    torch._dynamo.reset()
+    result = measure_latency(
+        tiny_convnet(), runtime="compile", input_shape=(1, 3, 16, 16), runs=3, warmup=1, threads=1
+    )
+    assert result.runtime == "compile" and result.runs == 3
+    assert result.info["compile_options"] == "inductor, freezing=True"
+    assert result.info["parity_error"] <= CPU_RTOL == result.info["parity_rtol"]
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1  # inductor really traced a graph
+
+
+# --- the runtime table -----------------------------------------------------------------------------------
+
+
+def test_adding_a_runtime_is_one_table_entry(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mobilebone.analysis.runtimes import Prepared, RuntimeSpec
+
+    def prepare_doubled(model: nn.Module, x: torch.Tensor, threads: int, workdir: Path) -> Prepared:
+        return Prepared(lambda: model(x), info={"note": "eager again"})
+
+    spec = RuntimeSpec(
+        "eager-again", "cpu", "fp32", "eager under another name", lambda: True, prepare_doubled, None
+    )
+    monkeypatch.setitem(RUNTIMES, spec.name, spec)
+    assert spec.name in available_runtimes() and check_runtime(spec.name) == spec.name
+    result = measure_latency(tiny_convnet(), runtime=spec.name, input_shape=(1, 3, 16, 16), runs=2, warmup=0)
+    assert result.runtime == "eager-again" and result.info == {"note": "eager again"}
+    for command in ("bench", "study"):
+        with pytest.raises(SystemExit):
+            main([command, *(["activations"] if command == "study" else []), "--help"])
+        assert "eager-again=eagerunderanothername" in "".join(capsys.readouterr().out.split())
+
+
+def test_the_help_of_every_command_comes_from_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["bench", "--help"], ["study", "blocks", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        text = "".join(capsys.readouterr().out.split())  # argparse re-wraps (also at hyphens)
+        for spec in RUNTIMES.values():
+            assert "".join(f"{spec.name} = {spec.help}".split()) in text, (argv, spec.name)
 
 
 def _refuses_to_time(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -186,7 +277,7 @@ class _WrongCompile:
 
 @pytest.mark.parametrize("deploy", [True, False])
 def test_wrong_compile_output_is_refused_before_timing(deploy: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runtimes_module.torch, "compile", _WrongCompile)
+    monkeypatch.setattr(torch, "compile", _WrongCompile)
     timed = _refuses_to_time(monkeypatch)
     with pytest.raises(RuntimeMismatch, match=r"compile output differs from PyTorch eager"):
         measure_latency(
@@ -199,7 +290,7 @@ def test_wrong_compile_output_is_refused_before_timing(deploy: bool, monkeypatch
 def test_a_wrong_runtime_becomes_an_error_row_without_samples(
     deploy: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runtimes_module.torch, "compile", _WrongCompile)
+    monkeypatch.setattr(torch, "compile", _WrongCompile)
     rows = Sweep(tmp_path, settings(runtimes=("compile",), deploy=deploy)).run([tiny_entry("a")])
     assert rows[0]["status"] == "error" and "samples_ms" not in rows[0]
     assert rows[0]["error"].startswith("RuntimeMismatch: compile output differs from PyTorch eager")
@@ -269,7 +360,7 @@ def test_a_sweep_times_at_its_thread_count(tmp_path: Path) -> None:
 
 
 def _fake_machine(monkeypatch: pytest.MonkeyPatch, *, gpu: bool, providers: list[str]) -> None:
-    monkeypatch.setattr(runtimes_module.torch.cuda, "is_available", lambda: gpu)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
     monkeypatch.setattr(runtimes_module, "_ort_providers", lambda: providers)
 
 
@@ -286,7 +377,7 @@ def test_with_a_gpu_every_runtime_is_available_but_auto_stays_on_the_cpu(
 
 def test_without_a_gpu_the_gpu_runtimes_are_clear_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_machine(monkeypatch, gpu=False, providers=["CPUExecutionProvider"])
-    assert available_runtimes() == ["eager", "compile", "onnxruntime"]
+    assert available_runtimes() == ["eager", "compile", "onnxruntime", "onnxruntime-int8"]
     for name in ("cuda", "onnxruntime-cuda"):
         with pytest.raises(ValueError, match=f"runtime '{name}' is not available here; available: eager"):
             check_runtime(name)
@@ -627,7 +718,18 @@ def test_cli_end_to_end_writes_every_file(tmp_path: Path, capsys: pytest.Capture
         (["--models", "mobileone_s9"], "unknown model 'mobileone_s9'"),
         (["--models", "nothing*"], "unknown model 'nothing*'"),
         (["--runs", "0"], "--runs must be >= 1"),
-        (["--input-size", "8"], "--input-size must be >= 32"),
+        (["--input-size", "8"], "--input-size must be between 32 and 4096, got 8"),
+        (["--input-size", "-1"], "--input-size must be between 32 and 4096, got -1"),
+        (["--input-size", "0"], "--input-size must be between 32 and 4096, got 0"),
+        (["--input-size", "100000"], "got 100000 (one image would need about 440.0 GB"),
+        (["--threads", "0"], "--threads must be >= 1, got 0"),
+        (["--threads", "-2"], "--threads must be >= 1, got -2"),
+        (["--threads", "1000"], "--threads 1000 is more than the"),
+        (
+            ["--models", "mobileone_s0,mobileone_s9"],
+            "unknown model 'mobileone_s9' (did you mean mobileone_s4",
+        ),
+        (["--runtimes", "eager,tpu"], "unknown runtime 'tpu'; choose from auto, eager, compile"),
     ],
 )
 def test_bad_flags_are_one_line_errors(
@@ -637,6 +739,34 @@ def test_bad_flags_are_one_line_errors(
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()  # nothing written for a bad command line
+
+
+def test_out_under_a_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "f").write_text("a file")
+    for argv in (["bench"], ["study", "blocks"]):
+        assert main([*argv, "--out", str(tmp_path / "f" / "r")]) == 2
+        err = capsys.readouterr().err
+        assert (
+            f"{str(tmp_path / 'f')!r} is a file, not a folder" in err and len(err.strip().splitlines()) == 1
+        )
+
+
+def test_threads_are_bounded_by_the_usable_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mobilebone.cli import common
+
+    monkeypatch.setattr(common.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    assert common.check_threads(None) == 3 and common.check_threads(3) == 3 and common.check_threads(1) == 1
+    with pytest.raises(
+        ValueError, match=r"^--threads 4 is more than the 3 cores this process may use; use 1 to 3$"
+    ):
+        common.check_threads(4)
+
+
+def test_models_accept_commas_and_spaces() -> None:
+    names = [
+        e.name for e in resolve_models(["mobileone_s0,torchvision/resnet18", "mobileone_s1", "mobileone_s0"])
+    ]
+    assert names == ["mobileone_s0", "torchvision/resnet18", "mobileone_s1"]
 
 
 def test_cli_train_form_reports_train_time_params(tmp_path: Path) -> None:
@@ -661,7 +791,9 @@ def test_bench_help_states_the_defaults_plainly(capsys: pytest.CaptureFixture[st
 
     assert not has("default: the whole zoo") and has("default: our 10 models + 10 baselines")
     assert all(has(name) for name in RUNTIMES)
-    assert has("fastest CPU runtime") and has("--runtimes cuda onnxruntime-cuda") and has("onnxruntime-gpu")
+    assert (
+        has("fastest fp32 CPU runtime") and has("--runtimes onnxruntime-cuda cuda") and has("onnxruntime-gpu")
+    )
     assert has("capped at 1 s") and has("runs done/requested")
 
 
@@ -684,3 +816,64 @@ def test_docs_correlation_table_is_recomputed_from_the_committed_zoo_results() -
             (line,) = [x for x in lines if x.startswith(f"| {name} | {label} | {len(subset)} |")]
             cells = [cell.strip().split(" [")[0] for cell in line.strip("|").split("|")[3:7]]
             assert cells == [f"{by[key].estimate:+.2f}" for key in order], (name, label)
+
+
+def test_docs_runtime_table_lists_every_entry() -> None:
+    lines = (ROOT / "docs" / "benchmarks.md").read_text().splitlines()
+    for spec in RUNTIMES.values():
+        (row,) = [x for x in lines if x.startswith(f"| `{spec.name}`")]
+        device = "CPU" if spec.device == "cpu" else "GPU"
+        assert f"| {device} | {spec.precision} |" in row, row
+
+
+def test_readme_bench_numbers_are_the_committed_results() -> None:
+    """The README's bench paragraph quotes benchmarks/results (zoo and compare_timm), number for number."""
+    import re
+
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    rows = [r for r in read_json(ROOT / "benchmarks/results/zoo/results.json")["rows"] if r["status"] == "ok"]
+    ort = [r for r in rows if r["runtime"] == "onnxruntime"]
+    assert len(ort) == 27 and len({r["model"] for r in rows}) == 27  # the whole zoo, in both runtimes
+    assert len([r for r in rows if r["runtime"] == "eager"]) == 27
+
+    def spearman(subset: list[dict[str, Any]], x: str) -> str:
+        by = {(c.method, c.x): c for c in latency_correlations(subset, n_resamples=20)}
+        return f"{by[('spearman', x)].estimate:.2f}"
+
+    small = [r for r in ort if r["macs"] <= 1e9]
+    quoted = re.search(
+        r"ρ\(latency, MACs\) = ([\d.]+), ρ\(latency, params\) = ([\d.]+) \(([\d.]+) among models ≤ 1 GMAC\)",
+        readme,
+    )
+    assert quoted and quoted.groups() == (
+        spearman(ort, "macs"),
+        spearman(ort, "params"),
+        spearman(small, "params"),
+    )
+    timm = json.loads((ROOT / "benchmarks/results/compare_timm.json").read_text())["architectures"]
+    ratios = {a: v["ratios"] for a, v in timm.items()}
+    speedups = [
+        f"{1 / ratios[a]['ours ORT / timm eager (the timm default path)']['median']:.1f}×" for a in ratios
+    ]
+    assert f"MobileOne-S0 runs {speedups[0]} and MNv4-Conv-S {speedups[1]}" in readme
+    same = [f"{ratios[a]['ours ORT / timm ORT']['median']:.3f}×" for a in ratios]
+    assert f"(ours / timm = {same[0]}, {same[1]})" in readme
+
+
+# --- info: the input-size validator shared with bench/export -----------------------------------------
+
+
+@pytest.mark.parametrize("size", ["-1", "0", "100000"])
+def test_info_refuses_sizes_outside_the_stated_range(size: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", "mobileone_s0", "--input-size", size]) == 2
+    err = capsys.readouterr().err
+    assert f"mobilebone info: error: --input-size must be between 32 and 4096, got {size}" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_info_takes_commas_and_suggests_close_names(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", "mobileone_s0,mobileone_s1", "--input-size", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "mobileone_s0" in out and "mobileone_s1" in out and "32x32" in out
+    assert main(["info", "mobileone_s0,mobilone_s1"]) == 2
+    assert "unknown model 'mobilone_s1' (did you mean mobileone_s1" in capsys.readouterr().err

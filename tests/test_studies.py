@@ -154,7 +154,7 @@ def test_dynamic_activations_export_to_onnx_and_run_in_onnxruntime(name: str, tm
 
     model = StudyNet(name, num_classes=10).eval()
     randomize_batchnorm(model)
-    path = to_onnx(model, tmp_path / f"{name}.onnx", input_size=32, verify=True)  # raises on mismatch
+    path = to_onnx(model, tmp_path / f"{name}.onnx", input_size=32, verify=True).path  # raises on mismatch
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         expected = model(x)
@@ -381,3 +381,24 @@ def test_docs_tables_are_the_committed_results(study: str) -> None:
     assert (ROOT / "docs" / "img" / f"studies_{study}.png").read_bytes() == (
         RESULTS / study / "latency.png"
     ).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--threads", "0"], "--threads must be >= 1, got 0"),
+        (["--threads", "1000"], "--threads 1000 is more than the"),
+        (["--input-size", "-1"], "--input-size must be between 32 and 4096, got -1"),
+        (["--input-size", "100000"], "--input-size must be between 32 and 4096, got 100000"),
+        (["--runtimes", "eager,tpu"], "unknown runtime 'tpu'"),
+    ],
+)
+def test_study_bad_flags_are_one_line_errors(
+    flags: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mobilebone.cli.main import main
+
+    assert main(["study", "blocks", *flags, "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()

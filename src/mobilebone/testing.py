@@ -1,9 +1,22 @@
-"""Helpers for verifying numerical equivalence (used by the test-suite and by ``verify`` commands)."""
+"""Test helpers: non-trivial BatchNorm and layer-scale values that expose fusion bugs.
+
+Production code does not import this module; ``max_relative_error`` lives in ``mobilebone.numerics`` and is
+re-exported here for the tests.
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+
+from mobilebone.numerics import max_relative_error
+
+__all__ = [
+    "calibrate_batchnorm",
+    "max_relative_error",
+    "randomize_batchnorm",
+    "randomize_layer_scale",
+]
 
 
 @torch.no_grad()
@@ -63,9 +76,3 @@ def calibrate_batchnorm(model: nn.Module, x: Tensor) -> nn.Module:
     for norm, momentum in zip(norms, momenta, strict=True):
         norm.momentum = momentum
     return model.eval()
-
-
-def max_relative_error(actual: Tensor, expected: Tensor) -> float:
-    """``max |actual − expected| / max |expected|``: the error measure used for all equivalence checks."""
-    scale = expected.abs().max().clamp_min(torch.finfo(expected.dtype).tiny)
-    return float((actual - expected).abs().max() / scale)

@@ -1,7 +1,7 @@
 """Latency harness: warm up, time N single inferences, keep every sample, record the environment.
 
-Protocol as commonly attributed to the MobileOne paper (§4; the exact protocol is unverified, see
-REFERENCE §1.9): fixed batch and input size, warm-up, then 1000 timed runs, the minimum reported.
+Protocol as commonly attributed to the MobileOne paper (Vasu et al., 2023, §4; its text gives no more
+detail than this): fixed batch and input size, warm-up, then 1000 timed runs, the minimum reported.
 Median, p90, mean and standard deviation are reported too, and the raw samples are kept. An optional
 time cap (``max_seconds``) stops the timed phase early on slow models; the number of runs actually
 done is recorded beside the number requested.
@@ -9,14 +9,11 @@ done is recorded beside the number requested.
 
 from __future__ import annotations
 
-import gc
-import math
 import statistics
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -28,11 +25,9 @@ from mobilebone.analysis.runtimes import (
     scratch_dir,
     torch_threads,
 )
+from mobilebone.analysis.timing import time_calls
 
 __all__ = ["LatencyResult", "available_runtimes", "measure_latency", "time_calls"]
-
-# With a time cap, at least this many timed runs are still done (a minimum of 1 sample is no statistic).
-MIN_TIMED_RUNS = 10
 
 
 @dataclass
@@ -65,8 +60,8 @@ class LatencyResult:
 
     @property
     def p90_ms(self) -> float:
-        """90th percentile (linear interpolation between order statistics, numpy's default)."""
-        return percentile(self.samples_ms, 90.0)
+        """90th percentile (``numpy.percentile``, linear interpolation)."""
+        return float(np.percentile(self.samples_ms, 90.0))
 
     @property
     def mean_ms(self) -> float:
@@ -95,57 +90,6 @@ class LatencyResult:
         data["input_shape"] = list(self.input_shape)
         data.update(self.summary())
         return data
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The ``q``-th percentile with linear interpolation (``numpy.percentile``'s default method)."""
-    ordered = sorted(values)
-    if not ordered:
-        raise ValueError("percentile of no values")
-    position = (len(ordered) - 1) * q / 100.0
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def time_calls(
-    fn: Callable[[], object], *, runs: int, warmup: int, max_seconds: float | None = None
-) -> list[float]:
-    """Call ``fn`` ``warmup`` times untimed, then up to ``runs`` times timed; return milliseconds per call.
-
-    With ``max_seconds``, warm-up stops after half that time and the timed phase after that time (but
-    not before ``MIN_TIMED_RUNS`` runs). The garbage collector is paused while timing, as ``timeit`` does.
-    """
-    if runs < 1:
-        raise ValueError(f"runs must be >= 1, got {runs}")
-    if warmup < 0:
-        raise ValueError(f"warmup must be >= 0, got {warmup}")
-    if max_seconds is not None and max_seconds <= 0:
-        max_seconds = None
-    gc_was_enabled = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    try:
-        start = time.perf_counter()
-        for _ in range(warmup):
-            fn()
-            if max_seconds is not None and time.perf_counter() - start > max_seconds / 2:
-                break
-        samples: list[float] = []
-        start = time.perf_counter()
-        for i in range(runs):
-            t0 = time.perf_counter_ns()
-            fn()
-            samples.append((time.perf_counter_ns() - t0) / 1e6)
-            if (
-                max_seconds is not None
-                and i + 1 >= MIN_TIMED_RUNS
-                and time.perf_counter() - start > max_seconds
-            ):
-                break
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    return samples
 
 
 def measure_latency(
@@ -177,7 +121,7 @@ def measure_latency(
     model = reparameterize_model(model) if deploy else _eval_copy(model)
     x = torch.randn(input_shape, generator=torch.Generator().manual_seed(0))
     with torch_threads(threads), scratch_dir() as workdir:
-        prepared = prepare(name, model, x, threads, workdir, deploy)
+        prepared = prepare(name, model, x, threads, workdir)
         samples = time_calls(prepared.run, runs=runs, warmup=warmup, max_seconds=max_seconds)
     environment = capture_environment(threads, runtime=name, precision=prepared.precision, deploy=deploy)
     return LatencyResult(

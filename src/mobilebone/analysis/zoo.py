@@ -146,10 +146,13 @@ def default_models() -> list[ZooEntry]:
 
 
 def resolve_models(patterns: list[str]) -> list[ZooEntry]:
-    """Zoo entries for names or shell-style globs, in the given order; unknown names raise ``ValueError``."""
+    """Zoo entries for names or shell-style globs (space- or comma-separated), in the given order.
+
+    An unknown name raises a one-line ``ValueError`` listing the closest zoo names.
+    """
     known = zoo()
     chosen: dict[str, ZooEntry] = {}
-    for pattern in patterns:
+    for pattern in (p.strip() for item in patterns for p in item.split(",") if p.strip()):
         if any(c in pattern for c in "*?["):
             matched = [n for n in known if fnmatch.fnmatch(n, pattern)]
         else:

@@ -5,17 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from mobilebone.analysis.runtimes import AUTO, runtimes_help
+from mobilebone.cli.common import MAX_INPUT_SIZE, MIN_INPUT_SIZE
+
 DEFAULT_OUT = "mobilebone-report"
 # Per model and runtime, the timed phase stops after this many seconds (runs done are recorded beside the
 # runs requested), so the default sweep stays within the issue's 5 minutes on 2 cores while 1000 runs stay
 # the default request: fast models complete them, slower ones stop at the cap. `--max-seconds 0` = no cap.
 DEFAULT_MAX_SECONDS = 1.0
-# Written out rather than imported: building the parser must not import torch (tests check it names all).
-RUNTIMES_HELP = (
-    "auto, eager, compile, onnxruntime, onnxruntime-cuda, cuda (default: auto = the fastest CPU runtime: "
-    "onnxruntime if installed, else eager). GPU runtimes only when named, e.g. --runtimes cuda "
-    "onnxruntime-cuda (the ONNX Runtime CUDA provider needs the onnxruntime-gpu package)"
-)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,14 +33,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--models",
         nargs="+",
         metavar="NAME",
-        help="zoo names or globs (default: our 10 models + 10 baselines, marked in --list; '*' = whole zoo)",
+        help=(
+            "zoo names or globs, space- or comma-separated (default: our 10 models + 10 baselines, marked "
+            "in --list; '*' = the whole zoo)"
+        ),
     )
     parser.add_argument(
         "--runtimes",
         nargs="+",
-        default=["auto"],
+        default=[AUTO],
         metavar="RT",
-        help=RUNTIMES_HELP,
+        help=runtimes_help(),
     )
     parser.add_argument(
         "--runs",
@@ -61,8 +61,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             f"half the cap); 0 = no cap, all --runs (default: {DEFAULT_MAX_SECONDS:g})"
         ),
     )
-    parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: usable cores)")
-    parser.add_argument("--input-size", type=int, default=224, help="square input side (default: 224)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="intra-op threads, 1 to the usable cores (more is refused; default: usable cores)",
+    )
+    parser.add_argument(
+        "--input-size",
+        type=int,
+        default=224,
+        help=f"square input side, {MIN_INPUT_SIZE} to {MAX_INPUT_SIZE} (default: 224)",
+    )
     parser.add_argument("--batch-size", type=int, default=1, help="batch size (default: 1)")
     parser.add_argument(
         "--train-form",
@@ -81,10 +91,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Resolve models and runtimes, run the sweep with a progress bar, print the table, write the report."""
-    from mobilebone.analysis.environment import usable_cores
-    from mobilebone.analysis.runtimes import RUNTIME_HELP, available_runtimes, default_runtime
+    from mobilebone.analysis.runtimes import RUNTIMES, available_runtimes, default_runtime
     from mobilebone.analysis.zoo import default_models, resolve_models, zoo
-    from mobilebone.cli.common import at_least, resolve_runtimes
+    from mobilebone.cli.common import (
+        at_least,
+        check_input_size,
+        check_output_path,
+        check_threads,
+        resolve_runtimes,
+    )
     from mobilebone.cli.common import console as make_console
 
     console = make_console()
@@ -95,17 +110,17 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:40s} {entry.source:12s} {entry.kind:12s} {default}")
         print(
             "\nruntimes available here: "
-            + ", ".join(f"{n} ({RUNTIME_HELP[n]})" for n in available_runtimes())
+            + ", ".join(f"{n} ({RUNTIMES[n].help})" for n in available_runtimes())
             + f"\nauto = {default_runtime()}"
         )
         return 0
     at_least("--runs", args.runs, 1)
     at_least("--batch-size", args.batch_size, 1)
-    at_least("--input-size", args.input_size, 32)
+    check_input_size(args.input_size)
     at_least("--warmup", args.warmup, 0)
     at_least("--max-seconds", args.max_seconds, 0)
-    threads = args.threads if args.threads is not None else usable_cores()
-    at_least("--threads", threads, 1)
+    threads = check_threads(args.threads)
+    check_output_path(args.out)
     runtimes = resolve_runtimes(args.runtimes)
     entries = resolve_models(args.models) if args.models else default_models()
 

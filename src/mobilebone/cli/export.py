@@ -3,12 +3,86 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mobilebone.cli.common import MAX_INPUT_SIZE, MIN_INPUT_SIZE
+
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from torch import nn
 
-FORMATS = ("onnx", "coreml", "torchscript")
+# Top-1 agreement of int8 with fp32 below which `--int8` fails; why 0.95: mobilebone.export.quantize.
+DEFAULT_MIN_AGREEMENT = 0.95
+
+
+def _onnx(model: nn.Module, out: Path, size: int, args: argparse.Namespace) -> list[str]:
+    """ONNX, verified in ONNX Runtime; with ``--int8`` quantized from a verified fp32 export and gated."""
+    from mobilebone.export.onnx import to_onnx
+
+    if not args.int8:
+        return to_onnx(model, out, input_size=size, dynamic_batch=args.dynamic_batch, fp16=args.fp16).lines()
+    import tempfile
+    import warnings
+    from pathlib import Path
+
+    from mobilebone.export.quantize import QuantizationWarning, quantize_onnx
+
+    with tempfile.TemporaryDirectory() as work:
+        fp32 = Path(work) / "fp32.onnx"
+        lines = to_onnx(model, fp32, input_size=size, dynamic_batch=args.dynamic_batch).lines()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", QuantizationWarning)  # printed from the report instead
+            report = quantize_onnx(
+                fp32,
+                out,
+                calibration=args.calibration,
+                num_calibration=args.num_calibration,
+                latency_runs=args.latency_runs,
+                threads=args.threads,
+                min_agreement=args.min_agreement or None,
+            )
+    return lines + report.lines()
+
+
+def _coreml(model: nn.Module, out: Path, size: int, args: argparse.Namespace) -> list[str]:
+    """Core ML ML Program, validated structurally (compared numerically on macOS)."""
+    from mobilebone.export.coreml import to_coreml
+
+    precision = "fp16" if args.fp16 else "fp32"
+    return to_coreml(
+        model,
+        out,
+        input_size=size,
+        precision=precision,
+        image_input=args.image_input,
+        dynamic_batch=args.dynamic_batch,
+    ).lines()
+
+
+def _torchscript(model: nn.Module, out: Path, size: int, args: argparse.Namespace) -> list[str]:
+    """TorchScript trace, reloaded from disk and verified."""
+    from mobilebone.export.torchscript import to_torchscript
+
+    return to_torchscript(model, out, input_size=size, dynamic_batch=args.dynamic_batch).lines()
+
+
+@dataclass(frozen=True)
+class Format:
+    """One export format: the extension its file must have, and the exporter (returns what it checked)."""
+
+    suffix: str
+    export: Callable[[nn.Module, Path, int, argparse.Namespace], list[str]]
+
+
+# The format is inferred from the --out extension when --format is not given.
+FORMATS: dict[str, Format] = {
+    "onnx": Format(".onnx", _onnx),
+    "coreml": Format(".mlpackage", _coreml),
+    "torchscript": Format(".pt", _torchscript),
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,8 +91,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "export", help="export the reparameterized model to ONNX / Core ML / TorchScript, verified"
     )
     parser.add_argument("name", metavar="NAME", help="model name (see `mobilebone list`)")
-    parser.add_argument("--format", required=True, help=f"one of: {', '.join(FORMATS)}")
-    parser.add_argument("--out", required=True, help="output file (.onnx, .mlpackage, .pt)")
+    parser.add_argument(
+        "--format",
+        choices=list(FORMATS),
+        default=None,
+        help="output format (default: inferred from the --out extension: "
+        + ", ".join(f"{f.suffix} = {name}" for name, f in FORMATS.items())
+        + "); the extension must match the format",
+    )
+    parser.add_argument(
+        "--out", required=True, help=f"output file ({', '.join(f.suffix for f in FORMATS.values())}; not '-')"
+    )
     parser.add_argument(
         "--weights", default=None, help="checkpoint file or weight tag arch.tag (default: random init)"
     )
@@ -26,7 +109,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--num-classes", type=int, default=None, help="classifier size (default: the weights', else 1000)"
     )
     parser.add_argument(
-        "--input-size", type=int, default=None, help="square input side (default: the weights' / model's)"
+        "--input-size",
+        type=int,
+        default=None,
+        help=f"square input side, {MIN_INPUT_SIZE} to {MAX_INPUT_SIZE} (default: the weights' / model's)",
     )
     parser.add_argument("--dynamic-batch", action="store_true", help="make the batch axis dynamic")
     parser.add_argument("--fp16", action="store_true", help="half precision (ONNX weights, Core ML compute)")
@@ -41,7 +127,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--num-calibration", type=int, default=32, help="images used to calibrate (rest: check)"
     )
     parser.add_argument(
-        "--threads", type=int, default=None, help="ONNX Runtime threads for the --int8 timing"
+        "--threads",
+        type=int,
+        default=None,
+        help="--int8: ONNX Runtime threads, 1 to the usable cores (more is refused; default: usable cores)",
+    )
+    parser.add_argument(
+        "--min-agreement",
+        type=float,
+        default=DEFAULT_MIN_AGREEMENT,
+        help=(
+            "--int8: fail, writing nothing, when int8's top-1 class agrees with fp32's on fewer than this "
+            f"fraction of the held-out images (default: {DEFAULT_MIN_AGREEMENT:g}; 0 = report only)"
+        ),
     )
     parser.add_argument(
         "--latency-runs",
@@ -54,10 +152,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _check_options(args: argparse.Namespace) -> None:
     """Reject option combinations the chosen format cannot honour, before any work is done."""
+    from pathlib import Path
+
+    from mobilebone.cli.common import check_input_size, check_output_path, check_threads
     from mobilebone.export.calibration import check_calibration
 
-    if args.format not in FORMATS:
-        raise ValueError(f"unknown format {args.format!r}; use one of: {', '.join(FORMATS)}")
+    out = check_output_path(args.out)
+    suffix = out.suffix.lower()
+    if args.format is None:
+        inferred = [name for name, f in FORMATS.items() if f.suffix == suffix]
+        if not inferred:
+            raise ValueError(
+                f"cannot tell the format from --out {args.out!r}: name it "
+                + ", ".join(f"*{f.suffix} ({name})" for name, f in FORMATS.items())
+                + " or give --format"
+            )
+        args.format = inferred[0]
+    elif suffix != FORMATS[args.format].suffix:
+        raise ValueError(
+            f"--out {args.out!r} does not match --format {args.format}: name it "
+            f"{Path(args.out).stem}{FORMATS[args.format].suffix}"
+        )
     if args.int8 and args.format != "onnx":
         raise ValueError("--int8 quantizes ONNX models: use --format onnx")
     if args.int8 and args.fp16:
@@ -68,14 +183,16 @@ def _check_options(args: argparse.Namespace) -> None:
         raise ValueError("--image-input is for --format coreml")
     if args.fp16 and args.format == "torchscript":
         raise ValueError("--fp16 is supported for onnx and coreml; TorchScript exports float32")
-    if args.input_size is not None and args.input_size < 32:
-        raise ValueError(f"--input-size must be at least 32, got {args.input_size}")
+    check_input_size(args.input_size)
     if args.num_classes is not None and args.num_classes < 0:
         raise ValueError(f"--num-classes must be >= 0, got {args.num_classes}")
     if args.latency_runs < 0:
         raise ValueError(f"--latency-runs must be >= 0, got {args.latency_runs}")
     if args.num_calibration < 1:
         raise ValueError(f"--num-calibration must be >= 1, got {args.num_calibration}")
+    if not 0.0 <= args.min_agreement <= 1.0:  # also refuses nan
+        raise ValueError(f"--min-agreement must be between 0 and 1, got {args.min_agreement:g}")
+    args.threads = check_threads(args.threads)
     if args.calibration:
         check_calibration(args.calibration)  # a bad folder fails now, not after the fp32 export
 
@@ -111,7 +228,6 @@ def _input_size(args: argparse.Namespace, model: nn.Module) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Export, verify, print what was checked."""
-    import tempfile
     from pathlib import Path
 
     from mobilebone.cli.common import console as make_console
@@ -121,55 +237,7 @@ def run(args: argparse.Namespace) -> int:
     size = _input_size(args, model)
     console = make_console()
     out = Path(args.out)
-    lines: list[str] = []
-    if args.format == "onnx":
-        from mobilebone.export.onnx import export_onnx
-
-        if args.int8:
-            from mobilebone.export.quantize import quantize_onnx
-
-            with tempfile.TemporaryDirectory() as work:
-                fp32 = Path(work) / "fp32.onnx"
-                checks = export_onnx(model, fp32, input_size=size, dynamic_batch=args.dynamic_batch)
-                lines += [str(c) for c in checks]
-                report = quantize_onnx(
-                    fp32,
-                    out,
-                    calibration=args.calibration,
-                    num_calibration=args.num_calibration,
-                    latency_runs=args.latency_runs,
-                    threads=args.threads,
-                )
-                lines += report.lines()
-        else:
-            checks = export_onnx(
-                model, out, input_size=size, dynamic_batch=args.dynamic_batch, fp16=args.fp16
-            )
-            lines += [str(c) for c in checks]
-    elif args.format == "coreml":
-        from mobilebone.export.coreml import export_coreml
-
-        result = export_coreml(
-            model,
-            out,
-            input_size=size,
-            precision="fp16" if args.fp16 else "fp32",
-            image_input=args.image_input,
-            dynamic_batch=args.dynamic_batch,
-        )
-        lines += [f"converted through {result.converter}, {result.precision} compute precision"]
-        lines += [f"preprocessing: {result.preprocessing}"]
-        lines += [f"structure: {check}" for check in result.structural]
-        lines += [str(c) for c in result.verifications]
-        if not any(c.runtime == "coreml" for c in result.verifications):
-            lines.append(
-                "prediction not compared: Core ML runs only on macOS (package validated structurally)"
-            )
-    else:
-        from mobilebone.export.torchscript import export_torchscript
-
-        checks = export_torchscript(model, out, input_size=size, dynamic_batch=args.dynamic_batch)
-        lines += [str(c) for c in checks]
+    lines = FORMATS[args.format].export(model, out, size, args)
     for line in lines:
         console.print(line, highlight=False)
     console.print(f"wrote {out} ({args.name}, {args.format}, {size}x{size})", highlight=False)

@@ -10,7 +10,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``info`` subcommand."""
     parser = subparsers.add_parser("info", help="params and MACs, train-time vs deploy form")
     parser.add_argument("names", nargs="*", metavar="NAME", help="models or globs (default: every model)")
-    parser.add_argument("--input-size", type=int, default=None, help="square input side (default: model's)")
+    parser.add_argument(
+        "--input-size", type=int, default=None, help="square input side, 32 to 4096 (default: model's)"
+    )
     parser.add_argument("--layers", action="store_true", help="also print the per-layer MAC breakdown")
     parser.set_defaults(func=run)
 
@@ -21,9 +23,10 @@ def run(args: argparse.Namespace) -> int:
 
     from mobilebone import create_model
     from mobilebone.analysis import count_macs, count_params
+    from mobilebone.cli.common import check_input_size, expand_model_names
     from mobilebone.cli.common import console as make_console
-    from mobilebone.cli.common import expand_model_names
 
+    check_input_size(args.input_size)  # 0 or -1 is an error, not "the model's default"
     names = expand_model_names(args.names or ["*"])
 
     table = Table(title="mobilebone models: train-time vs deploy (reparameterized) form")
@@ -35,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         train = create_model(name)
         deploy = create_model(name, inference_mode=True)
         cfg = cast(dict[str, Any], train.pretrained_cfg)  # an arch.tag name carries the tag's input size
-        size = args.input_size or int(cfg["input_size"][-1])
+        size = args.input_size if args.input_size is not None else int(cfg["input_size"][-1])
         train_macs, deploy_macs = count_macs(train, size), count_macs(deploy, size)
         table.add_row(
             name,

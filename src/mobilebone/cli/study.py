@@ -6,6 +6,8 @@ import argparse
 import os
 from typing import Any
 
+from mobilebone.analysis.runtimes import runtimes_help
+
 STUDIES = {
     "activations": "the 30-layer net with ReLU, GELU, Hardswish, SiLU, SE-ReLU, Dynamic Shift-Max, DY-ReLU-A/B",
     "blocks": "the 30-layer net plain, + Squeeze-Excite, + skip connections; MobileOne units train-time vs fused",
@@ -32,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         default=list(DEFAULT_RUNTIMES),
         metavar="RT",
-        help="eager, compile, onnxruntime, onnxruntime-cuda, cuda or auto (= the fastest CPU runtime) (default: eager onnxruntime)",
+        help=runtimes_help(default=" ".join(DEFAULT_RUNTIMES)),
     )
     parser.add_argument("--runs", type=int, default=1000, help="timed runs per network (default: 1000)")
     parser.add_argument("--warmup", type=int, default=50, help="untimed warm-up runs (default: 50)")
@@ -48,7 +50,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=1,
         help="repeat the sweep, pooling samples, to spread drift (default: 1)",
     )
-    parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: usable cores)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="intra-op threads, 1 to the usable cores (more is refused; default: usable cores)",
+    )
     parser.add_argument(
         "--input-size",
         type=int,
@@ -68,14 +75,14 @@ def build_cases(study: str, input_size: int | None, batch_size: int) -> tuple[st
         notes = [
             "Attention and UIB cases take a feature map, not an image: the input is (batch, C, side/16 or "
             "side/32, same), the map the hybrid's stage sees at that image side.",
-            "Paper numbers are MNv4's whole-model ablations as transcribed by reviews (REFERENCE §2.5, [2nd]); "
+            "Paper numbers are MNv4's whole-model ablations (Qin et al. 2024, §3.2-3.3) as transcribed by reviews; "
             "compare directions and ratios, not milliseconds.",
         ]
         return attention.TITLE, attention.cases(input_size, batch_size), notes
     module = activations if study == "activations" else blocks
     notes = [
         "The network (30 conv layers, MobileNet-V1-style) is documented in mobilebone.studies.networks.",
-        "Paper numbers are iPhone-12 Core ML latencies as recalled in REFERENCE §1.9 (unverified); compare "
+        "Paper numbers are iPhone-12 Core ML latencies (Vasu et al. 2023, §4) as recalled, unverified; compare "
         "ratios, not milliseconds.",
     ]
     return module.TITLE, module.cases(input_size or 224, batch_size), notes
@@ -83,8 +90,13 @@ def build_cases(study: str, input_size: int | None, batch_size: int) -> tuple[st
 
 def run(args: argparse.Namespace) -> int:
     """Validate the flags, run the study with a progress bar, print the tables, write the outputs."""
-    from mobilebone.analysis.environment import usable_cores
-    from mobilebone.cli.common import at_least, resolve_runtimes
+    from mobilebone.cli.common import (
+        at_least,
+        check_input_size,
+        check_output_path,
+        check_threads,
+        resolve_runtimes,
+    )
     from mobilebone.cli.common import console as make_console
     from mobilebone.studies.report import OUTPUT_FILES, write_outputs
     from mobilebone.studies.run import StudySettings
@@ -95,12 +107,11 @@ def run(args: argparse.Namespace) -> int:
     at_least("--rounds", args.rounds, 1)
     if args.max_seconds < 0:
         raise ValueError(f"--max-seconds must be >= 0, got {args.max_seconds:g}")
-    if args.input_size is not None:
-        at_least("--input-size", args.input_size, 32)
-    threads = args.threads if args.threads is not None else usable_cores()
-    at_least("--threads", threads, 1)
+    check_input_size(args.input_size)
+    threads = check_threads(args.threads)
     runtimes = resolve_runtimes(args.runtimes)
     out = args.out or f"mobilebone-study/{args.study}"
+    check_output_path(out)
     if os.path.exists(out) and not os.path.isdir(out):  # fail before minutes of measuring, not after
         raise ValueError(f"--out {out!r} is a file; give a folder")
     title, cases, notes = build_cases(args.study, args.input_size, args.batch_size)

@@ -9,9 +9,11 @@ from mobilebone.export.onnx import to_onnx
 from mobilebone.export.prepare import prepare_for_export
 from mobilebone.export.quantize import QuantizationReport, quantize_onnx
 from mobilebone.export.torchscript import to_torchscript
+from mobilebone.export.verify import ExportReport
 
 __all__ = [
     "ExportError",
+    "ExportReport",
     "QuantizationReport",
     "prepare_for_export",
     "quantize_onnx",

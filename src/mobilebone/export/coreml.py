@@ -1,7 +1,7 @@
 """PyTorch → Core ML: an ML Program ``.mlpackage`` of the deploy model, optionally taking images.
 
 Conversion goes through ``torch.jit.trace`` (what coremltools supports best) and falls back to
-``torch.export`` when tracing fails (TOOLING.md: hybrid MobileNetV4 attention trips the trace path).
+``torch.export`` when tracing fails (the hybrid MobileNetV4 attention blocks trip the trace path).
 Prediction needs macOS; elsewhere the saved package is validated structurally (spec, names, shapes).
 """
 
@@ -31,7 +31,13 @@ from mobilebone.export.prepare import (
     reference_output,
 )
 from mobilebone.export.preprocess import fold_normalization, normalize_pixels, random_pixels
-from mobilebone.export.verify import Reference, Verification, float64_output, verify_output
+from mobilebone.export.verify import (
+    ExportReport,
+    Reference,
+    Verification,
+    float64_output,
+    verify_output,
+)
 
 INPUT_NAME = "input"
 IMAGE_NAME = "image"
@@ -42,15 +48,23 @@ RTOL = {"fp32": 1e-3, "fp16": 3e-2}
 
 
 @dataclass
-class CoreMLReport:
-    """What ``export_coreml`` did: conversion path, preprocessing baked in, checks run."""
+class CoreMLReport(ExportReport):
+    """What ``to_coreml`` did: conversion path, preprocessing baked in, checks run."""
 
-    path: Path
     converter: str = ""
     precision: str = "fp32"
     preprocessing: str = "none (the input is the normalized tensor)"
-    verifications: list[Verification] = field(default_factory=list)
     structural: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """Conversion, preprocessing, structural checks, comparisons (what the CLI prints)."""
+        out = [f"converted through {self.converter}, {self.precision} compute precision"]
+        out += [f"preprocessing: {self.preprocessing}"]
+        out += [f"structure: {check}" for check in self.structural]
+        out += [str(c) for c in self.verifications]
+        if not any(c.runtime == "coreml" for c in self.verifications):
+            out.append("prediction not compared: Core ML runs only on macOS (package validated structurally)")
+        return out
 
 
 def to_coreml(
@@ -64,34 +78,12 @@ def to_coreml(
     std: Sequence[float] | None = None,
     dynamic_batch: bool = False,
     verify: bool = True,
-) -> Path:
-    """Convert the reparameterized ``model`` to a Core ML ML Program at ``path`` (``.mlpackage``), verified."""
-    return export_coreml(
-        model,
-        path,
-        input_size=input_size,
-        precision=precision,
-        image_input=image_input,
-        mean=mean,
-        std=std,
-        dynamic_batch=dynamic_batch,
-        verify=verify,
-    ).path
-
-
-def export_coreml(
-    model: nn.Module,
-    path: str | Path,
-    *,
-    input_size: int | tuple[int, int] = 224,
-    precision: str = "fp32",
-    image_input: bool = False,
-    mean: Sequence[float] | None = None,
-    std: Sequence[float] | None = None,
-    dynamic_batch: bool = False,
-    verify: bool = True,
 ) -> CoreMLReport:
-    """``to_coreml`` that also says how it converted, what preprocessing it baked in and what it checked."""
+    """Convert the reparameterized ``model`` to a Core ML ML Program at ``path`` (``.mlpackage``), verified.
+
+    Returns how it converted, what preprocessing it baked in and what it checked (structurally on Linux;
+    predictions are compared on macOS only).
+    """
     if precision not in RTOL:
         raise ExportError(f"precision must be one of {sorted(RTOL)}, got {precision!r}")
     if Path(path).suffix != ".mlpackage":

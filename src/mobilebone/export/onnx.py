@@ -20,7 +20,7 @@ from mobilebone.export.prepare import (
     preprocessing_cfg,
     reference,
 )
-from mobilebone.export.verify import Verification, verify_output
+from mobilebone.export.verify import ExportReport, verify_output
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -42,43 +42,16 @@ def to_onnx(
     opset: int = 17,
     verify: bool = True,
     rtol: float = 1e-4,
-) -> Path:
+    fp16: bool = False,
+) -> ExportReport:
     """Export the reparameterized ``model`` to ONNX at ``path``, checked and verified in ONNX Runtime.
 
     Raises ``ExportError`` (and leaves no file) if export, ``onnx.checker``, the graph checks (no
     BatchNorm, one Conv node per deploy conv) or the ORT-vs-torch comparison fails: ORT is compared with
     the model in float64 and may be off by ``rtol`` or, for a model whose float32 torch output is itself
-    noisier, by ``NOISE_FACTOR`` times that noise (``mobilebone.export.verify``).
-    """
-    export_onnx(
-        model,
-        path,
-        input_size=input_size,
-        batch_size=batch_size,
-        dynamic_batch=dynamic_batch,
-        opset=opset,
-        verify=verify,
-        rtol=rtol,
-    )
-    return Path(path)
-
-
-def export_onnx(
-    model: nn.Module,
-    path: str | Path,
-    *,
-    input_size: int | tuple[int, int] = 224,
-    batch_size: int = 1,
-    dynamic_batch: bool = False,
-    opset: int = 17,
-    verify: bool = True,
-    rtol: float = 1e-4,
-    fp16: bool = False,
-) -> list[Verification]:
-    """``to_onnx`` that also returns the verifications it ran (what the CLI prints).
-
-    ``fp16`` stores weights and computes in half precision (float32 input and output kept); it is
-    verified against torch's float32 output with the looser tolerance ``FP16_RTOL``.
+    noisier, by ``NOISE_FACTOR`` times that noise (``mobilebone.export.verify``). ``fp16`` stores weights
+    and computes in half precision (float32 input and output kept), verified with the looser ``FP16_RTOL``.
+    Returns the path written and the verifications run.
     """
     if opset < MIN_OPSET:
         raise ExportError(f"opset {opset} is too old: use opset >= {MIN_OPSET}")
@@ -86,6 +59,7 @@ def export_onnx(
     x = example_input(deploy, input_size, batch_size)
     expected = reference(deploy, x)
     conv_calls = count_conv_calls(deploy, x)
+    report = ExportReport(Path(path))
     with atomic_output(path) as tmp:
         write_onnx(deploy, x, tmp, opset=opset, dynamic_batch=dynamic_batch)
         write_metadata(tmp, preprocessing_cfg(model))
@@ -93,18 +67,23 @@ def export_onnx(
             to_fp16(tmp)
             rtol = max(rtol, FP16_RTOL)
         check_graph(tmp, expected_convs=conv_calls)
-        results: list[Verification] = []
         if verify:
-            results.append(verify_output("onnxruntime", expected, run_onnx(tmp, x), rtol))
+            report.verifications.append(verify_output("onnxruntime", expected, run_onnx(tmp, x), rtol))
             if dynamic_batch:
                 # A different batch size proves the batch axis is really dynamic.
                 x2 = example_input(deploy, input_size, batch_size + 1, seed=1)
-                results.append(verify_output("onnxruntime", reference(deploy, x2), run_onnx(tmp, x2), rtol))
-    return results
+                report.verifications.append(
+                    verify_output("onnxruntime", reference(deploy, x2), run_onnx(tmp, x2), rtol)
+                )
+    return report
 
 
 def write_onnx(deploy: nn.Module, x: Tensor, path: Path, *, opset: int, dynamic_batch: bool) -> None:
-    """Serialize ``deploy`` with the TorchScript-based exporter (``dynamo=False``; see TOOLING.md)."""
+    """Serialize ``deploy`` with the TorchScript-based exporter (``dynamo=False``).
+
+    The dynamo exporter needs onnxscript and emits a different graph for the same model; the
+    TorchScript-based one is what every check here was written against.
+    """
     dynamic_axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
     try:
         with warnings.catch_warnings():
@@ -128,36 +107,17 @@ def to_fp16(path: Path) -> None:
     """Convert an ONNX file to float16 in place, keeping float32 inputs and outputs (ORT's converter)."""
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
+    from onnxruntime.transformers.onnx_model import OnnxModel
 
     try:
         proto = convert_float_to_float16(onnx.load(str(path)), keep_io_types=True)
+        # The converter appends its input/output Casts at the end of the node list; ONNX requires
+        # topological order, which ORT's own graph utility restores.
+        graph = OnnxModel(proto)
+        graph.topological_sort(is_deterministic=True)
     except Exception as err:
         raise ExportError(f"float16 conversion failed: {type(err).__name__}: {err}") from err
-    # The converter appends its input/output Casts at the end of the node list; ONNX requires topological order.
-    nodes = topological_order(list(proto.graph.node), {i.name for i in proto.graph.input})
-    del proto.graph.node[:]
-    proto.graph.node.extend(nodes)
-    onnx.save(proto, str(path))
-
-
-def topological_order(nodes: list[Any], available: set[str]) -> list[Any]:
-    """Order ONNX nodes so every node comes after the producers of its inputs (stable otherwise)."""
-    produced = {out for node in nodes for out in node.output}
-    ready = set(available) | {""}  # "" marks an omitted optional input
-    ordered: list[Any] = []
-    pending = list(nodes)
-    while pending:
-        remaining = []
-        for node in pending:
-            if all(i in ready or i not in produced for i in node.input):
-                ordered.append(node)
-                ready.update(node.output)
-            else:
-                remaining.append(node)
-        if len(remaining) == len(pending):
-            raise ExportError("the float16 graph has a cycle; export in float32")
-        pending = remaining
-    return ordered
+    onnx.save(graph.model, str(path))
 
 
 def write_metadata(path: Path, cfg: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ from torch import nn
 
 from mobilebone.export.errors import ExportError
 from mobilebone.export.prepare import atomic_output, example_input, prepare_for_export, reference_output
-from mobilebone.export.verify import Verification, compare
+from mobilebone.export.verify import ExportReport, compare
 
 
 def to_torchscript(
@@ -22,31 +22,11 @@ def to_torchscript(
     dynamic_batch: bool = False,
     verify: bool = True,
     rtol: float = 1e-5,
-) -> Path:
-    """Trace the reparameterized ``model`` to TorchScript at ``path``; the reloaded file is verified."""
-    export_torchscript(
-        model,
-        path,
-        input_size=input_size,
-        batch_size=batch_size,
-        dynamic_batch=dynamic_batch,
-        verify=verify,
-        rtol=rtol,
-    )
-    return Path(path)
+) -> ExportReport:
+    """Trace the reparameterized ``model`` to TorchScript at ``path``; the reloaded file is verified.
 
-
-def export_torchscript(
-    model: nn.Module,
-    path: str | Path,
-    *,
-    input_size: int | tuple[int, int] = 224,
-    batch_size: int = 1,
-    dynamic_batch: bool = False,
-    verify: bool = True,
-    rtol: float = 1e-5,
-) -> list[Verification]:
-    """``to_torchscript`` that also returns the verifications it ran."""
+    Returns the path written and the verifications run; raises ``ExportError`` (no file) on failure.
+    """
     deploy = prepare_for_export(model)
     x = example_input(deploy, input_size, batch_size)
     expected = reference_output(deploy, x)
@@ -61,7 +41,8 @@ def export_torchscript(
             raise ExportError(
                 f"TorchScript trace failed: {type(err).__name__}: {str(err).splitlines()[0]}"
             ) from err
-        results: list[Verification] = []
+        report = ExportReport(Path(path))
+        results = report.verifications
         if verify:
             # Verify what users will load: the saved file, not the in-memory trace.
             with warnings.catch_warnings():
@@ -72,4 +53,4 @@ def export_torchscript(
                 if dynamic_batch:
                     x2 = example_input(deploy, input_size, batch_size + 1, seed=1)
                     results.append(compare("torchscript", x2, loaded(x2), reference_output(deploy, x2), rtol))
-    return results
+    return report

@@ -13,14 +13,15 @@ case seen (an ill-conditioned MobileOne-S4); the attention path was not the sour
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from mobilebone.export.errors import ExportError
-from mobilebone.testing import max_relative_error
+from mobilebone.numerics import max_relative_error
 
 # A runtime may be this many times further from float64 than float32 torch is (see the module docstring).
 NOISE_FACTOR = 10.0
@@ -94,6 +95,18 @@ class Verification:
             f"{self.max_relative_error:.2e} (tolerance {self.tolerance:.1e}; torch float32 itself "
             f"{self.noise:.1e}) {status}"
         )
+
+
+@dataclass
+class ExportReport:
+    """What an export wrote and every check it ran on the written file (all passed, or it raised)."""
+
+    path: Path
+    verifications: list[Verification] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """One line per check (what the CLI prints)."""
+        return [str(v) for v in self.verifications]
 
 
 def _as_float64(runtime: str, x: Tensor, actual: np.ndarray | Tensor, expected: Tensor) -> Tensor:

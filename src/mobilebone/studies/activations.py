@@ -14,7 +14,7 @@ from mobilebone.studies.networks import StudyNet
 from mobilebone.studies.run import StudyCase
 
 TITLE = "the 30-layer network with eight activation functions"
-# iPhone-12 latencies (ms) as recalled in REFERENCE §1.9 — not checked against the paper.
+# iPhone-12 latencies (ms) as recalled from MobileOne (Vasu et al. 2023, §4) — not checked against the paper.
 PAPER_MS = {
     "relu": 1.53,
     "gelu": 1.63,

@@ -1,4 +1,4 @@
-"""The MobileNetV4 ablations (MNv4 §3.2-3.3, REFERENCE §2.5): Mobile MQA vs MHSA, K/V down-sampling, UIB forms.
+"""The MobileNetV4 ablations (Qin et al. 2024, MNv4 §3.2-3.3): Mobile MQA vs MHSA, K/V down-sampling, UIB forms.
 
 Each case is a stack of ``DEPTH`` identical blocks on the feature map a hybrid's attention stage sees
 (4 attention blocks per stage in Hybrid-M/L): at the paper resolutions Hybrid-M attends on 16×16×160
@@ -22,9 +22,9 @@ from mobilebone.studies.run import StudyCase
 
 TITLE = "Mobile MQA vs multi-head attention, K/V down-sampling, and the four UIB forms"
 DEPTH = 4
-LAYER_SCALE = 1e-5  # as in the hybrids (REFERENCE §2.1); folded away in the deploy form
+LAYER_SCALE = 1e-5  # as in the hybrids (timm's MobileNetV4 hybrid definitions: layer_scale_init_value 1e-5); folded away in the deploy form
 UIB_EXPAND = 4
-# (start-DW kernel, middle-DW kernel) of each UIB form (REFERENCE §2.2).
+# (start-DW kernel, middle-DW kernel) of each UIB form (MNv4 §3.1, the four UIB instantiations).
 UIB_FORMS = {"extra_dw": (3, 3), "convnext": (3, 0), "ib": (0, 3), "ffn": (0, 0)}
 UIB_TEXT = {
     "extra_dw": "ExtraDW: 3×3 DW → 1×1 expand → 3×3 DW → 1×1 project",
@@ -139,7 +139,7 @@ def cases(input_size: int | None = None, batch_size: int = 1) -> list[StudyCase]
 
 
 def _attention_paper(kind: str, kv_stride: int, s: AttentionSetting) -> str:
-    """What MNv4 reports for this comparison (REFERENCE §2.5, secondary transcriptions)."""
+    """What MNv4 reports for this comparison (MNv4 §3.2-3.3, as transcribed by secondary sources)."""
     if kind == "mqa" and kv_stride == 1 and s.stride == 32:
         return "MQA vs MHSA: −39 % attention time (Pixel 8 EdgeTPU), −41 % (S23 GPU) [2nd]"
     if kind == "mqa" and kv_stride == 2 and s.variant == "Hybrid-M" and s.stride == 16:

@@ -14,9 +14,9 @@ from mobilebone.studies.networks import StudyNet
 from mobilebone.studies.run import StudyCase
 
 TITLE = "the 30-layer network with Squeeze-Excite, skip connections, and MobileOne units"
-# MobileOne branches per unit in the train-time case: k = 4, as MobileOne-S0 (REFERENCE §1.1).
+# MobileOne branches per unit in the train-time case: k = 4, as MobileOne-S0 (Apple's ml-mobileone mobileone.py: num_conv_branches 4 for s0).
 TRAIN_BRANCHES = 4
-# iPhone-12 latencies (ms) as recalled in REFERENCE §1.9 — not checked against the paper.
+# iPhone-12 latencies (ms) as recalled from MobileOne (Vasu et al. 2023, §4) — not checked against the paper.
 PAPER_MS = {"plain": 1.53, "se": 2.10, "skip": 2.62}
 
 

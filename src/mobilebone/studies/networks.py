@@ -1,7 +1,7 @@
 """The 30-layer study network of the MobileOne paper (§3, Table 1(b) and the activation table).
 
 The paper benchmarks "a 30-layer convolutional neural network" that differs only in its activation or
-in added SE blocks / skip connections, but does not publish its layout (REFERENCE §1.9). Our choice, and
+in added SE blocks / skip connections, but does not publish its layout (Vasu et al. 2023, §4). Our choice, and
 why: a plain MobileNet-V1-style stack of depthwise-separable blocks — the same unit types as MobileOne's
 own deploy graph (3×3 depthwise + 1×1 pointwise, BN, ReLU) — with exactly 30 conv layers, each followed by
 BatchNorm and one activation (so an activation study swaps exactly 30 activations):
@@ -132,7 +132,7 @@ class StudyNet(nn.Module):
             raise ValueError("MobileOne units use ReLU only; build unit='conv' for other activations")
         self.in_chans, self.num_classes = in_chans, num_classes
         spec = Unit(unit, branches, inference_mode)
-        # The MobileOne stem unit has a single conv branch (k = 1, REFERENCE §1.8 item 2).
+        # The MobileOne stem unit has a single conv branch (k = 1, Apple's ml-mobileone mobileone.py, stage0).
         self.stem = Unit(unit, 1, inference_mode).conv(in_chans, STEM_CHS, 3, 2)
         self.stem_act = spec.act(act, STEM_CHS)
         blocks, chs = [], STEM_CHS

@@ -3,7 +3,7 @@
 A case is one network of a study (e.g. the 30-layer net with DY-ReLU-B). Each gets its parameters and
 MACs counted (deploy form) beside its latency, and its latency is also given as a ratio to the first
 case of its group in the same runtime — same-run ratios are far steadier on a shared machine than
-milliseconds (TOOLING.md). With ``rounds > 1`` the whole sweep is repeated and each case's samples are
+milliseconds on a shared machine. With ``rounds > 1`` the whole sweep is repeated and each case's samples are
 pooled, so slow drifts of the machine spread over every case instead of favouring the first ones.
 """
 
