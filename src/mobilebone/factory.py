@@ -39,8 +39,12 @@ def create_model(
         from mobilebone.hub_publish import create_from_hub
 
         return create_from_hub(
-            name, features_only=features_only, out_indices=out_indices, feature_cls=feature_cls,
-            inference_mode=inference_mode, **kwargs,
+            name,
+            features_only=features_only,
+            out_indices=out_indices,
+            feature_cls=feature_cls,
+            inference_mode=inference_mode,
+            **kwargs,
         )
     if global_pool is not None:
         kwargs["global_pool"] = global_pool

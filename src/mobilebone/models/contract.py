@@ -51,9 +51,7 @@ class FeatureInfoList(list[FeatureInfo]):
             return chosen[key]
         return [info[key] for info in chosen]
 
-    def get_dicts(
-        self, keys: Iterable[str] | None = None, idx: int | Sequence[int] | None = None
-    ) -> Any:
+    def get_dicts(self, keys: Iterable[str] | None = None, idx: int | Sequence[int] | None = None) -> Any:
         """The levels as dicts (only ``keys`` when given), as timm's ``FeatureInfo.get_dicts``."""
         chosen = self._select(idx)
         infos = [chosen] if isinstance(chosen, FeatureInfo) else chosen
@@ -73,7 +71,9 @@ class FeatureInfoList(list[FeatureInfo]):
         return self.get("module", idx)
 
 
-def feature_take_indices(num_levels: int, indices: int | Sequence[int] | None = None) -> tuple[list[int], int]:
+def feature_take_indices(
+    num_levels: int, indices: int | Sequence[int] | None = None
+) -> tuple[list[int], int]:
     """timm's index rule: ``None`` all levels, an int the last n, a sequence those (negative from the end).
 
     Returns the absolute indices and the largest one. Out-of-range indices raise a ``ValueError``.
@@ -82,7 +82,9 @@ def feature_take_indices(num_levels: int, indices: int | Sequence[int] | None = 
         indices = num_levels
     if isinstance(indices, int):
         if not 0 < indices <= num_levels:
-            raise ValueError(f"last-n indices={indices} out of range: the model has {num_levels} feature levels")
+            raise ValueError(
+                f"last-n indices={indices} out of range: the model has {num_levels} feature levels"
+            )
         take = list(range(num_levels - indices, num_levels))
     else:
         take = []
@@ -97,12 +99,18 @@ def feature_take_indices(num_levels: int, indices: int | Sequence[int] | None = 
     return take, max(take)
 
 
+def _is_fx_symbolic_tracing() -> bool:
+    # ``is_fx_symbolic_tracing`` (torch ≥ 2.6) avoids the log line the older ``is_fx_tracing`` prints.
+    fx = torch.fx._symbolic_trace
+    return bool(getattr(fx, "is_fx_symbolic_tracing", fx.is_fx_tracing)())
+
+
 def is_graph_capture() -> bool:
     """True under FX tracing, TorchScript scripting or tracing, ``torch.export`` and ``torch.compile``."""
     return (
         torch.jit.is_scripting()
         or torch.jit.is_tracing()
-        or torch.fx._symbolic_trace.is_fx_tracing()
+        or _is_fx_symbolic_tracing()
         or torch.compiler.is_compiling()
     )
 
@@ -154,14 +162,30 @@ class Backbone(nn.Module):
     # State-dict prefixes removed by prune_intermediate_layers; checkpoint loading ignores their keys.
     pruned_prefixes: tuple[str, ...] = ()
 
+    paper_ids: str = ""  # the architecture's paper (timm's ``paper_ids`` key)
+    weights_license: str = ""  # licence of the family's published weights (timm's ``license`` for its tags)
+
     # ------------------------------------------------------------------ pretrained_cfg / default_cfg
     @property
     def pretrained_cfg(self) -> dict[str, Any]:
-        """Eval preprocessing and provenance of the weights (timm's keys); ``default_cfg`` is the same dict."""
+        """Eval preprocessing and provenance of the weights (timm's keys); ``default_cfg`` is the same dict.
+
+        Keys that follow from the model itself are refreshed on every read, so they stay true after
+        ``reparameterize_model``, pruning or a weight tag changing ``input_size``: ``first_conv`` and
+        ``classifier`` (module names), ``pool_size`` (the stride-32 map at ``input_size``), ``num_classes``.
+        """
         cfg = self.__dict__.get("_pretrained_cfg")
         if cfg is None:
             cfg = {}
             self.__dict__["_pretrained_cfg"] = cfg
+        height, width = tuple(cfg.get("input_size", (self.in_chans, 224, 224)))[-2:]
+        cfg["pool_size"] = (-(-height // 32), -(-width // 32))
+        cfg["first_conv"] = self.first_conv_name()
+        cfg["classifier"] = self.classifier_name()
+        cfg["num_classes"] = self.num_classes
+        cfg.setdefault("paper_ids", self.paper_ids)
+        if "tag" in cfg and self.weights_license:
+            cfg.setdefault("license", self.weights_license)
         return cfg
 
     @pretrained_cfg.setter
@@ -178,6 +202,14 @@ class Backbone(nn.Module):
         self.pretrained_cfg = cfg
 
     # ------------------------------------------------------------------ parts the subclasses provide
+    def first_conv_name(self) -> str | tuple[str, ...]:
+        """The conv(s) that read the input image (timm's ``first_conv``), as module names."""
+        raise NotImplementedError
+
+    def classifier_name(self) -> str:
+        """The module name of the final linear layer (timm's ``classifier``)."""
+        raise NotImplementedError
+
     def stage_modules(self) -> nn.Sequential:
         """The sequence of stages after the stem (``stages`` / ``blocks``)."""
         raise NotImplementedError
@@ -271,9 +303,7 @@ class Backbone(nn.Module):
         stages = self.stage_modules()
         prune_end = end < len(stages)
         if prune_end:
-            self.pruned_prefixes += tuple(
-                f"{self._stage_prefix()}{i}." for i in range(end, len(stages))
-            )
+            self.pruned_prefixes += tuple(f"{self._stage_prefix()}{i}." for i in range(end, len(stages)))
             self._set_stage_modules(stages[:end])
             self.num_features = num_chs
         if prune_end or prune_head:

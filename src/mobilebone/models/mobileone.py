@@ -104,6 +104,19 @@ class MobileOne(Backbone):
         self.stage_ends = list(range(len(self.feature_info)))  # level k = output of k stages
         self.head = ClassifierHead(in_chs, num_classes, drop_rate, global_pool)
 
+    paper_ids = "arXiv:2206.04040"
+    weights_license = "mobileone-license"  # Apple's licence of the published weights (timm's cfg)
+
+    def first_conv_name(self) -> str | tuple[str, ...]:
+        """Train-time: the stem's k×k and 1×1 branch convs (timm's value); fused: the one conv."""
+        if self.stem.reparam_conv is not None:
+            return "stem.reparam_conv"
+        return ("stem.conv_kxk.0.conv", "stem.conv_scale.conv")
+
+    def classifier_name(self) -> str:
+        """``head.fc``."""
+        return "head.fc"
+
     def stage_modules(self) -> nn.Sequential:
         """The four stages (strides 4, 8, 16, 32)."""
         return self.stages

@@ -13,8 +13,8 @@ import torch
 from torch import Tensor, nn
 
 from mobilebone.layers import ConvNormAct, make_divisible
-from mobilebone.layers.classifier import check_pool_classes, make_global_pool
 from mobilebone.layers.attention import MultiQueryAttention2d, check_attn_impl
+from mobilebone.layers.classifier import check_pool_classes, make_global_pool
 from mobilebone.layers.conv_norm_act import ActFactory
 from mobilebone.models.contract import Backbone, FeatureInfo, FeatureInfoList
 from mobilebone.models.mobilenetv4.blocks import FusedIB, MobileMQABlock, UniversalInvertedBottleneck
@@ -158,6 +158,17 @@ class MobileNetV4(Backbone):
         for module in self.modules():
             if isinstance(module, MultiQueryAttention2d):
                 module.init_weights()
+
+    paper_ids = "arXiv:2404.10518"
+    weights_license = "apache-2.0"  # timm's published MNv4 weights
+
+    def first_conv_name(self) -> str:
+        """``stem.conv`` (timm's ``conv_stem``)."""
+        return "stem.conv"
+
+    def classifier_name(self) -> str:
+        """``classifier``."""
+        return "classifier"
 
     def stage_modules(self) -> nn.Sequential:
         """``blocks.0`` … ``blocks.4``."""
