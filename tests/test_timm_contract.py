@@ -23,7 +23,7 @@ FORMS = ["train", "built", "fused"]  # train-time; inference_mode=True; reparame
 SIZE = 64
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _model(name: str, form: str) -> Backbone:
     """One eval-mode model per (name, form), BN statistics randomized; never mutate it (deepcopy first)."""
     if form == "built":
@@ -36,7 +36,7 @@ def _model(name: str, form: str) -> Backbone:
     return model.eval()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _timm_model(name: str, **kwargs: object) -> nn.Module:
     return timm.create_model(name, **kwargs).eval()
 
@@ -91,7 +91,10 @@ def test_pretrained_cfg_follows_the_model() -> None:
     assert reparameterize_model(model).pretrained_cfg["first_conv"] == "stem.reparam_conv"
     model.reset_classifier(7)
     assert model.default_cfg["num_classes"] == 7
-    assert create_model("mobilenetv4_conv_medium.e250_r384_in12k_ft_in1k").pretrained_cfg["pool_size"] == (12, 12)
+    assert create_model("mobilenetv4_conv_medium.e250_r384_in12k_ft_in1k").pretrained_cfg["pool_size"] == (
+        12,
+        12,
+    )
 
 
 # ------------------------------------------------------------------------------------- feature_info
@@ -171,8 +174,10 @@ def test_prune_intermediate_layers(name: str, form: str) -> None:
     assert pruned.num_features == full.feature_info.channels(2)
     assert len(pruned.stage_modules()) == 2
     kept = {k.split(".")[0] for k in pruned.state_dict()}
-    assert "conv_head" not in kept and "classifier" not in kept and not any(
-        k.startswith("head.fc") for k in pruned.state_dict()
+    assert (
+        "conv_head" not in kept
+        and "classifier" not in kept
+        and not any(k.startswith("head.fc") for k in pruned.state_dict())
     )
     # prune_head=False on the full depth keeps the classifier, as timm does.
     whole = copy.deepcopy(full)
@@ -190,7 +195,9 @@ def test_prune_intermediate_layers(name: str, form: str) -> None:
     + [(n, (1, 2)) for n in ALL_MODELS]
     + [("mobileone_s0", (0,)), ("mobilenetv4_hybrid_medium", (0, 3))],
 )
-def test_features_only_every_parameter_gets_a_gradient(name: str, out_indices: tuple[int, ...] | None) -> None:
+def test_features_only_every_parameter_gets_a_gradient(
+    name: str, out_indices: tuple[int, ...] | None
+) -> None:
     """DDP without find_unused_parameters: nothing in a features_only model may go without a gradient."""
     model = create_model(name, features_only=True, out_indices=out_indices, feature_cls="getter")
     maps = model(torch.randn(2, 3, SIZE, SIZE))

@@ -21,7 +21,7 @@ SMALL = ["mobileone_s0", "mobilenetv4_conv_small", "mobilenetv4_hybrid_medium"] 
 SIZE = 64
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _model(name: str, form: str) -> Backbone:
     if form == "built":
         model = create_model(name, inference_mode=True)
@@ -47,9 +47,7 @@ def test_fx_symbolic_trace_equals_eager(name: str, form: str) -> None:
         assert torch.equal(graph(x), model(x))
 
 
-@pytest.mark.parametrize(
-    ("name", "form"), [(n, "train") for n in ALL_MODELS] + [(n, "built") for n in SMALL]
-)
+@pytest.mark.parametrize(("name", "form"), [(n, "train") for n in ALL_MODELS] + [(n, "built") for n in SMALL])
 def test_torchvision_feature_extractor(name: str, form: str) -> None:
     from torchvision.models.feature_extraction import create_feature_extractor
 
