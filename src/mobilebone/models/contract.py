@@ -317,9 +317,14 @@ class Backbone(nn.Module):
         """The last feature map, the input of the head: ``forward_intermediates``' final output."""
         check_input(x, self.in_chans)
         x = self.stem(x)
-        for stage in self.stage_modules():
-            x = self._run_stage(stage, x)
-        return x
+        stages = self.stage_modules()
+        if self.grad_checkpointing:
+            for stage in stages:
+                x = self._run_stage(stage, x)
+            return x
+        # One call of the whole sequence, so per-module tools (MAC counts by stage) see ``stages``/``blocks``.
+        out: Tensor = stages(x)
+        return out
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(x))
