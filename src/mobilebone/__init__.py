@@ -11,17 +11,19 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mobilebone.checkpoints import load_checkpoint
     from mobilebone.factory import create_model
+    from mobilebone.hub_publish import push_to_hub
     from mobilebone.registry import list_models
     from mobilebone.reparam import reparameterize_model
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "create_model", "list_models", "load_checkpoint", "reparameterize_model"]
+__all__ = ["__version__", "create_model", "list_models", "load_checkpoint", "push_to_hub", "reparameterize_model"]
 
 _LAZY = {
     "create_model": "mobilebone.factory",
     "list_models": "mobilebone.registry",
     "load_checkpoint": "mobilebone.checkpoints",
+    "push_to_hub": "mobilebone.hub_publish",
     "reparameterize_model": "mobilebone.reparam",
 }
 

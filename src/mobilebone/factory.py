@@ -23,7 +23,9 @@ def create_model(
     in_chans: int = 3,
     inference_mode: bool = False,
     features_only: bool = False,
-    out_indices: Sequence[int] | None = None,
+    out_indices: int | Sequence[int] | None = None,
+    feature_cls: str | None = None,
+    global_pool: str | None = None,
     drop_path_rate: float = 0.0,
     **kwargs: Any,
 ) -> nn.Module:
@@ -34,8 +36,23 @@ def create_model(
     ``name``), a weight tag, or a local checkpoint path. ``num_classes`` defaults, as in timm, to the class
     count of the named tag (``arch.tag``, or the default tag with ``pretrained=True``), else 1000; a
     different explicit count keeps a freshly initialised classifier. An unknown model or tag raises a
-    ``ValueError`` listing the close matches or the architecture's known tags.
+    ``ValueError`` listing the close matches or the architecture's known tags. ``features_only`` takes timm's
+    ``feature_cls="getter"``; ``global_pool=""`` with ``num_classes=0`` returns unpooled feature maps.
+    ``"hf-hub:owner/name"`` builds the model a Hugging Face Hub repository describes and loads its weights.
     """
+    if name.startswith("hf-hub:"):
+        from mobilebone.hub_publish import create_from_hub
+
+        return create_from_hub(
+            name,
+            features_only=features_only,
+            out_indices=out_indices,
+            feature_cls=feature_cls,
+            inference_mode=inference_mode,
+            **kwargs,
+        )
+    if global_pool is not None:
+        kwargs["global_pool"] = global_pool
     entry = get_entry(name)
     _, dot, tag_name = name.partition(".")
     tag = entry.weight_tag(tag_name) if dot else None
@@ -62,7 +79,7 @@ def create_model(
 
         load_pretrained(model, name, pretrained)
     if features_only:
-        return FeatureExtractor(model, out_indices)
+        return FeatureExtractor(model, out_indices, feature_cls)
     return model
 
 

@@ -210,6 +210,9 @@ def load_state(
     if headless or skip_classifier:
         # Headless models (features_only, num_classes=0) take the backbone of a classifier checkpoint.
         state = {k: v for k, v in state.items() if not k.startswith(CLASSIFIER_PREFIXES)}
+    pruned = tuple(getattr(model, "pruned_prefixes", ()))
+    if pruned:  # features_only removed these stages / head (prune_intermediate_layers): skip their keys
+        state = {k: v for k, v in state.items() if not k.startswith(pruned)}
     for key, value in expected.items():  # older exports drop BN's step counter; it is never used in eval
         if key.endswith("num_batches_tracked") and key not in state:
             state[key] = value

@@ -1,4 +1,4 @@
-"""Mobile multi-query attention (MobileNetV4 §3.3, REFERENCE §2.2): many query heads, one shared K and V.
+"""Mobile multi-query attention (MobileNetV4 §3.3; timm ``attention2d.py``): many query heads, one shared K and V.
 
 Query: a 1×1 projection to ``num_heads × key_dim`` channels (one projection per head). Key and value: a single
 head each (``key_dim`` / ``value_dim`` channels), optionally computed on a map spatially reduced by a

@@ -1,8 +1,8 @@
 """Per-channel affine layers: layer scale (Touvron et al., CaiT 2021) and a plain scale-and-shift.
 
 Layer scale multiplies a residual branch by a learnable per-channel γ (MobileNetV4 hybrids, init 1e-5,
-REFERENCE §2.1). ``ScaleShift2d`` is the deploy form of a BatchNorm that cannot be folded into its
-neighbours (the Mobile-MQA pre-norm in front of padded K/V down-convs, REFERENCE §2.8 / TOOLING.md).
+as timm ``mobilenetv3.py``). ``ScaleShift2d`` is the deploy form of a BatchNorm that cannot be folded into its
+neighbours (the Mobile-MQA pre-norm in front of padded K/V down-convs, whose zero padding would not see a folded shift).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Squeeze-and-Excitation (Hu et al., 2018), as used by MobileOne-S4 (REFERENCE §1.3)."""
+"""Squeeze-and-Excitation (Hu et al., 2018), as used by MobileOne-S4 (Apple ``ml-mobileone``, ``SEBlock``)."""
 
 from __future__ import annotations
 

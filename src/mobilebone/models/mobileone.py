@@ -1,7 +1,7 @@
 """MobileOne S0–S4 (Vasu et al., "MobileOne: An Improved One millisecond Mobile Backbone", CVPR 2023).
 
 Stem unit (3×3 dense, stride 2), then four stages of 2 / 8 / 10 / 1 blocks, each block a depthwise 3×3
-unit followed by a pointwise 1×1 unit (REFERENCE §1.1–1.2), then global pool and a linear classifier.
+unit followed by a pointwise 1×1 unit (paper §3.2 and Table 7), then global pool and a linear classifier.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from mobilebone.layers import ClassifierHead
-from mobilebone.models.contract import Backbone, FeatureInfo, check_input
+from mobilebone.models.contract import Backbone, FeatureInfo, FeatureInfoList
 from mobilebone.models.mobileone_block import MobileOneBlock
 
 BASE_WIDTHS = (64, 128, 256, 512)
@@ -21,7 +21,7 @@ DEPTHS = (2, 8, 10, 1)  # blocks per stage; the paper's stages 4 and 5 (5 + 5 bl
 
 @dataclass(frozen=True)
 class MobileOneSpec:
-    """A MobileOne variant (paper Table 7 / REFERENCE §1.1): width multipliers, branch count k, SE."""
+    """A MobileOne variant (paper Table 7): width multipliers, branch count k, SE."""
 
     width_multipliers: tuple[float, float, float, float]
     num_conv_branches: int = 1
@@ -58,6 +58,7 @@ class MobileOne(Backbone):
         inference_mode: bool = False,
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
+        global_pool: str = "avg",
     ) -> None:
         super().__init__()
         self.spec = spec
@@ -67,7 +68,7 @@ class MobileOne(Backbone):
         stem_chs = spec.stem_width()
         # The stem always has a single conv branch, even for S0 (k = 4 elsewhere), as Apple's code.
         self.stem = MobileOneBlock(in_chans, stem_chs, 3, stride=2, inference_mode=inference_mode)
-        self.feature_info = [FeatureInfo(stem_chs, 2, "stem")]
+        self.feature_info = FeatureInfoList([FeatureInfo(stem_chs, 2, "stem")])
 
         total_units = 2 * sum(DEPTHS)
         unit_index = 0
@@ -99,29 +100,54 @@ class MobileOne(Backbone):
         self.stages = nn.Sequential(*stages)
         self.num_features = in_chs
         self.head_hidden_size = in_chs  # no head conv: the pooled vector has the feature map's width
-        self.head = ClassifierHead(in_chs, num_classes, drop_rate)
+        self.stage_ends = list(range(len(self.feature_info)))  # level k = output of k stages
+        self.head = ClassifierHead(in_chs, num_classes, drop_rate, global_pool)
 
-    def forward_levels(self, x: Tensor) -> list[Tensor]:
-        """Outputs of the stem and of each stage: strides 2, 4, 8, 16, 32."""
-        check_input(x, self.in_chans)
-        levels = [self.stem(x)]
-        for stage in self.stages:
-            levels.append(stage(levels[-1]))
-        return levels
+    paper_ids = "arXiv:2206.04040"
+    weights_license = "mobileone-license"  # Apple's licence of the published weights (timm's cfg)
 
-    def forward_features(self, x: Tensor) -> Tensor:
-        """The stride-32 feature map that feeds the head: (N, num_features, H/32, W/32)."""
-        check_input(x, self.in_chans)
-        return self.stages(self.stem(x))
+    def first_conv_name(self) -> str | tuple[str, ...]:
+        """Train-time: the stem's k×k and 1×1 branch convs (timm's value); fused: the one conv."""
+        if self.stem.reparam_conv is not None:
+            return "stem.reparam_conv"
+        return ("stem.conv_kxk.0.conv", "stem.conv_scale.conv")
+
+    def classifier_name(self) -> str:
+        """``head.fc``."""
+        return "head.fc"
+
+    def stage_modules(self) -> nn.Sequential:
+        """The four stages (strides 4, 8, 16, 32)."""
+        return self.stages
+
+    def _set_stage_modules(self, stages: nn.Sequential) -> None:
+        self.stages = stages
+
+    def _stage_prefix(self) -> str:
+        return "stages."
+
+    def _prune_head(self, num_chs: int, prune_end: bool) -> None:
+        self.head_hidden_size = num_chs
+        self.head = ClassifierHead(num_chs, 0, global_pool="")
+        self.num_classes = 0
+        self.pruned_prefixes += ("head.",)
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """Global pool and classify (or return the pooled features when ``pre_logits``)."""
         return self.head(x, pre_logits=pre_logits)
 
-    def reset_classifier(self, num_classes: int) -> None:
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the classifier for ``num_classes`` outputs (0 leaves the pooled features)."""
+        self.head.reset(num_classes, global_pool)
         self.num_classes = num_classes
-        self.head.reset(num_classes)
+
+    def get_classifier(self) -> nn.Module:
+        """The linear classifier (``nn.Identity`` without classes)."""
+        return self.head.fc
+
+    def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
+        """Stem, then stages (coarse) or units (fine); the head falls in the last group (timm's rule)."""
+        return {"stem": r"^stem", "blocks": r"^stages\.(\d+)" if coarse else r"^stages\.(\d+)\.(\d+)"}
 
 
 def build(variant: str, **kwargs: Any) -> MobileOne:

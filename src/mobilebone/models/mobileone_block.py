@@ -1,6 +1,6 @@
 """The MobileOne unit (Vasu et al., 2023, §3.1 and Fig. 3): train-time branches, one conv when fused.
 
-Train time, all on the same input and summed (REFERENCE §1.3):
+Train time, all on the same input and summed (Apple ``ml-mobileone``, ``mobileone.py``):
   * ``k`` conv-BN branches with the unit's kernel (``conv_kxk``),
   * a 1×1 conv-BN "scale" branch when the kernel is larger than 1 (``conv_scale``),
   * a BN-only identity branch when input and output shapes match (``identity``).

@@ -1,4 +1,4 @@
-"""MobileNetV4 blocks (Qin et al., 2024, §3; REFERENCE §2.2): FusedIB, UIB and the Mobile-MQA block.
+"""MobileNetV4 blocks (Qin et al., 2024, §3; timm ``_efficientnet_blocks.py``): FusedIB, UIB and the Mobile-MQA block.
 
 Each block takes ``fused=True`` to build its deploy form directly, and ``reparameterize()`` turns a
 train-time block into that form in place (BN folded into convs, layer scale into the last projection).

@@ -14,8 +14,9 @@ from torch import Tensor, nn
 
 from mobilebone.layers import ConvNormAct, make_divisible
 from mobilebone.layers.attention import MultiQueryAttention2d, check_attn_impl
+from mobilebone.layers.classifier import check_pool_classes, make_global_pool
 from mobilebone.layers.conv_norm_act import ActFactory
-from mobilebone.models.contract import Backbone, FeatureInfo, check_input
+from mobilebone.models.contract import Backbone, FeatureInfo, FeatureInfoList
 from mobilebone.models.mobilenetv4.blocks import FusedIB, MobileMQABlock, UniversalInvertedBottleneck
 from mobilebone.models.mobilenetv4.specs import (
     SPECS,
@@ -51,6 +52,7 @@ class MobileNetV4(Backbone):
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
         attn_impl: str = "sdpa",
+        global_pool: str = "avg",
     ) -> None:
         super().__init__()
         check_attn_impl(attn_impl)
@@ -61,7 +63,7 @@ class MobileNetV4(Backbone):
         act = _ACTS[spec.act]
         fused = inference_mode
         self.stem = ConvNormAct(in_chans, spec.stem_chs, 3, 2, act_layer=act, fused=fused)
-        self.feature_info = [FeatureInfo(spec.stem_chs, 2, "stem")]
+        self.feature_info = FeatureInfoList([FeatureInfo(spec.stem_chs, 2, "stem")])
 
         # Stochastic depth grows linearly with the block index over all blocks (timm's schedule).
         total = sum(len(stage) for stage in spec.stages)
@@ -83,16 +85,18 @@ class MobileNetV4(Backbone):
                     FeatureInfo(in_chs, 2 ** (min(stage_idx, 3) + 2), f"blocks.{stage_idx}")
                 )
         self.blocks = nn.Sequential(*stages)
+        self.stage_ends = [0, 1, 2, 3, 5]  # level k = output of this many stages (blocks.3 has no level)
         # timm's convention: num_features = channels of forward_features (960), head_hidden_size = width of
         # the pooled vector after conv_head that the classifier reads (forward_head(pre_logits=True), 1280).
         self.num_features = in_chs
         self.head_hidden_size = spec.head_chs
-        self.global_pool = nn.AdaptiveAvgPool2d(1)
-        self.conv_head = ConvNormAct(in_chs, spec.head_chs, 1, act_layer=act, fused=fused)
-        self.flatten = nn.Flatten(1)
+        self.pool_type = global_pool
+        self.global_pool: nn.Module = nn.Identity()
+        self.conv_head: nn.Module = ConvNormAct(in_chs, spec.head_chs, 1, act_layer=act, fused=fused)
+        self.flatten: nn.Module = nn.Identity()
         self.drop = nn.Dropout(drop_rate)
         self.classifier: nn.Module = nn.Identity()
-        self.reset_classifier(num_classes)
+        self.reset_classifier(num_classes, global_pool)
         if not inference_mode:
             self._init_weights()
 
@@ -156,34 +160,62 @@ class MobileNetV4(Backbone):
             if isinstance(module, MultiQueryAttention2d):
                 module.init_weights()
 
-    def forward_levels(self, x: Tensor) -> list[Tensor]:
-        """Outputs at strides 2, 4, 8, 16, 32 (the last one is the 960-channel input of the head)."""
-        check_input(x, self.in_chans)
-        x = self.stem(x)
-        levels = [x]
-        for stage_idx, stage in enumerate(self.blocks):
-            x = stage(x)
-            if stage_idx != 3:
-                levels.append(x)
-        return levels
+    paper_ids = "arXiv:2404.10518"
+    weights_license = "apache-2.0"  # timm's published MNv4 weights
 
-    def forward_features(self, x: Tensor) -> Tensor:
-        """The stride-32, 960-channel map that feeds the head."""
-        check_input(x, self.in_chans)
-        return self.blocks(self.stem(x))
+    def first_conv_name(self) -> str:
+        """``stem.conv`` (timm's ``conv_stem``)."""
+        return "stem.conv"
+
+    def classifier_name(self) -> str:
+        """``classifier``."""
+        return "classifier"
+
+    def stage_modules(self) -> nn.Sequential:
+        """``blocks.0`` … ``blocks.4``."""
+        return self.blocks
+
+    def _set_stage_modules(self, stages: nn.Sequential) -> None:
+        self.blocks = stages
+
+    def _stage_prefix(self) -> str:
+        return "blocks."
+
+    def _prune_head(self, num_chs: int, prune_end: bool) -> None:
+        # The 960 → 1280 conv is part of the head (timm's prune does the same): features_only never uses it.
+        self.conv_head = nn.Identity()
+        self.head_hidden_size = num_chs
+        self.pruned_prefixes += ("conv_head.", "classifier.")
+        self.reset_classifier(0, "")
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        """Pool, 1×1 conv to 1280 (+BN+act), flatten, dropout, classify (or stop at the 1280-vector)."""
+        """Pool, 1×1 conv to 1280 (+BN+act), flatten, dropout, classify (or stop at the 1280-vector).
+
+        Pooling before ``conv_head`` is MNv4's efficient head (paper §4); with ``global_pool=""`` the conv
+        runs on every position and the 1280-channel map is returned (timm's behaviour).
+        """
         x = self.flatten(self.conv_head(self.global_pool(x)))
         x = self.drop(x)
         return x if pre_logits else self.classifier(x)
 
-    def reset_classifier(self, num_classes: int) -> None:
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the classifier for ``num_classes`` outputs (0 leaves the 1280-d pooled features)."""
-        if num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0, got {num_classes}")
+        pool = self.pool_type if global_pool is None else global_pool
+        check_pool_classes(num_classes, pool)
+        self.pool_type = pool
+        # The pool keeps (N, C, 1, 1) so conv_head (a 1×1 conv) can follow it; flatten comes after.
+        self.global_pool = make_global_pool(pool, flatten=False)
+        self.flatten = nn.Flatten(1) if pool else nn.Identity()
         self.num_classes = num_classes
         self.classifier = nn.Linear(self.head_hidden_size, num_classes) if num_classes > 0 else nn.Identity()
+
+    def get_classifier(self) -> nn.Module:
+        """The linear classifier (``nn.Identity`` without classes)."""
+        return self.classifier
+
+    def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
+        """Stem, then stages (coarse) or blocks (fine); conv_head and classifier fall in the last group."""
+        return {"stem": r"^stem", "blocks": r"^blocks\.(\d+)" if coarse else r"^blocks\.(\d+)\.(\d+)"}
 
 
 def build(variant: str, **kwargs: Any) -> MobileNetV4:

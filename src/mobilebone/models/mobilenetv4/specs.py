@@ -4,8 +4,8 @@ Each variant lists its stem width and five stages (timm's ``blocks.0`` … ``blo
 strides 4, 8, 16, 32 and stage 4 is the 1×1 conv to 960 channels before the head. The helpers mirror the
 official TF helpers, e.g. ``uib(3, 5, 2, 80, 4.0)`` = start-DW 3×3, middle-DW 5×5, stride 2, 80 channels,
 expand 4. A kernel of 0 means "no such depthwise conv". The tables equal timm's definitions block by block
-(REFERENCE §2.3), which the published checkpoints need; they are ~5 % larger than the paper's own counts
-(REFERENCE §2.8, see docs/models.md).
+(timm ``mobilenetv3.py``, ``_gen_mobilenet_v4``), which the published checkpoints need; they are ~5 % larger
+than the paper's own counts (see docs/models.md).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class UIBSpec:
     """Universal inverted bottleneck; ``start_dw``/``mid_dw`` are kernel sizes, 0 when absent (§3.2).
 
     ExtraDW: both; ConvNext-like: start only; IB: middle only; FFN: neither. Expansion is relative to the
-    block's input channels (REFERENCE §2.1).
+    block's input channels (timm ``_efficientnet_blocks.py``, ``UniversalInvertedResidual``).
     """
 
     start_dw: int
@@ -95,7 +95,7 @@ class MobileNetV4Spec:
     stem_chs: int
     stages: tuple[tuple[BlockSpec, ...], ...]
     act: Literal["relu", "gelu"] = "relu"
-    layer_scale: float | None = None  # hybrids: γ init 1e-5 on every UIB and MQA block (REFERENCE §2.1)
+    layer_scale: float | None = None  # hybrids: γ init 1e-5 on every UIB and MQA block (timm)
     head_chs: int = 1280
     input_size: int = 224  # the paper's (and timm's default tag's) resolution
 
