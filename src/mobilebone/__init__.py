@@ -17,7 +17,14 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "create_model", "list_models", "load_checkpoint", "push_to_hub", "reparameterize_model"]
+__all__ = [
+    "__version__",
+    "create_model",
+    "list_models",
+    "load_checkpoint",
+    "push_to_hub",
+    "reparameterize_model",
+]
 
 _LAZY = {
     "create_model": "mobilebone.factory",
