@@ -718,9 +718,9 @@ def test_cli_end_to_end_writes_every_file(tmp_path: Path, capsys: pytest.Capture
         (["--models", "mobileone_s9"], "unknown model 'mobileone_s9'"),
         (["--models", "nothing*"], "unknown model 'nothing*'"),
         (["--runs", "0"], "--runs must be >= 1"),
-        (["--input-size", "8"], "--input-size must be between 32 and 4096, got 8"),
-        (["--input-size", "-1"], "--input-size must be between 32 and 4096, got -1"),
-        (["--input-size", "0"], "--input-size must be between 32 and 4096, got 0"),
+        (["--input-size", "8"], "--input-size must be between 32 and 2048, got 8"),
+        (["--input-size", "-1"], "--input-size must be between 32 and 2048, got -1"),
+        (["--input-size", "0"], "--input-size must be between 32 and 2048, got 0"),
         (["--input-size", "100000"], "got 100000 (one image would need about 440.0 GB"),
         (["--threads", "0"], "--threads must be >= 1, got 0"),
         (["--threads", "-2"], "--threads must be >= 1, got -2"),
@@ -867,7 +867,7 @@ def test_readme_bench_numbers_are_the_committed_results() -> None:
 def test_info_refuses_sizes_outside_the_stated_range(size: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info", "mobileone_s0", "--input-size", size]) == 2
     err = capsys.readouterr().err
-    assert f"mobilebone info: error: --input-size must be between 32 and 4096, got {size}" in err
+    assert f"mobilebone info: error: --input-size must be between 32 and 2048, got {size}" in err
     assert len(err.strip().splitlines()) == 1
 
 

@@ -505,8 +505,8 @@ def test_cli_export_creates_missing_output_folders(tmp_path: Path) -> None:
         (["--format", "onnx", "--int8", "--threads", "-2"], "--threads must be >= 1, got -2"),
         (["--format", "onnx", "--int8", "--threads", "0"], "--threads must be >= 1, got 0"),
         (["--format", "onnx", "--int8", "--threads", "1000"], "--threads 1000 is more than the"),
-        (["--format", "onnx", "--input-size", "-1"], "--input-size must be between 32 and 4096, got -1"),
-        (["--format", "onnx", "--input-size", "0"], "--input-size must be between 32 and 4096, got 0"),
+        (["--format", "onnx", "--input-size", "-1"], "--input-size must be between 32 and 2048, got -1"),
+        (["--format", "onnx", "--input-size", "0"], "--input-size must be between 32 and 2048, got 0"),
         (["--format", "onnx", "--input-size", "100000"], "got 100000 (one image would need about"),
     ],
 )

@@ -388,8 +388,8 @@ def test_docs_tables_are_the_committed_results(study: str) -> None:
     [
         (["--threads", "0"], "--threads must be >= 1, got 0"),
         (["--threads", "1000"], "--threads 1000 is more than the"),
-        (["--input-size", "-1"], "--input-size must be between 32 and 4096, got -1"),
-        (["--input-size", "100000"], "--input-size must be between 32 and 4096, got 100000"),
+        (["--input-size", "-1"], "--input-size must be between 32 and 2048, got -1"),
+        (["--input-size", "100000"], "--input-size must be between 32 and 2048, got 100000"),
         (["--runtimes", "eager,tpu"], "unknown runtime 'tpu'"),
     ],
 )

@@ -10,10 +10,7 @@ if TYPE_CHECKING:
     from PIL import Image
     from torch import Tensor
 
-# Largest accepted input side: 4.5x the largest published eval size (448 px). One 3x2048x2048 float image
-# is 48 MiB, so a batch stays within an ordinary machine's memory; an edited config asking for 100000 px
-# (a 120 GB batch) fails here, before anything is allocated.
-MAX_INPUT_SIZE = 2048
+from mobilebone.limits import MAX_INPUT_SIZE
 
 _INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos")
 

@@ -10,17 +10,18 @@ import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
+from mobilebone.limits import MAX_INPUT_SIZE, MIN_INPUT_SIZE
 
-# Square input sides every command accepts. Below 32 px the five stride-2 stages of every backbone leave
-# less than one pixel; 4096 px is 16x the usual 256, already ~200 MB for one fp32 image's first feature map.
-MIN_INPUT_SIZE = 32
-MAX_INPUT_SIZE = 4096
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def console() -> Console:
     """A rich console that does not squeeze tables when stdout is a pipe or a file."""
+    from rich.console import Console
+
     return Console() if sys.stdout.isatty() else Console(width=160)
 
 

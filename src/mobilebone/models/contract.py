@@ -15,7 +15,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-MIN_INPUT_SIZE = 32
+from mobilebone.limits import MIN_INPUT_SIZE
+
 FEATURE_CLASSES = (None, "getter")  # timm's FeatureGetterNet: forward_intermediates on a pruned model
 
 

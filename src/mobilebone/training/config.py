@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mobilebone.limits import MAX_INPUT_SIZE, MIN_INPUT_SIZE
+
 EMBEDDED_MODEL = "mobileone_s0"
-MAX_INPUT_SIZE = 2048  # pixels per side; larger sizes are refused before anything is allocated
 
 Optimizer = Literal["sgd", "adamw"]
 LrScaling = Literal["linear", "sqrt"]
@@ -352,8 +353,8 @@ def validate(cfg: TrainConfig) -> None:
         (0 <= cfg.label_smoothing < 1, f"--label-smoothing must be in [0, 1), got {cfg.label_smoothing}"),
         (0 <= cfg.ema_decay < 1, f"--ema-decay must be in [0, 1) (0 = off), got {cfg.ema_decay}"),
         (
-            32 <= cfg.input_size <= MAX_INPUT_SIZE,
-            f"--input-size must be in [32, {MAX_INPUT_SIZE}], got {cfg.input_size}",
+            MIN_INPUT_SIZE <= cfg.input_size <= MAX_INPUT_SIZE,
+            f"--input-size must be in [{MIN_INPUT_SIZE}, {MAX_INPUT_SIZE}], got {cfg.input_size}",
         ),
         (0 < cfg.min_crop <= 1, f"--min-crop must be in (0, 1], got {cfg.min_crop}"),
         (0 < cfg.crop_pct <= 1, f"--crop-pct must be in (0, 1], got {cfg.crop_pct}"),
