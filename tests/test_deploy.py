@@ -13,11 +13,11 @@ from torch import nn
 import mobilebone
 from mobilebone.analysis.runtimes import RuntimeMismatch
 from mobilebone.deploy import DEPLOY_RUNTIMES, get_runtime, search
-from mobilebone.deploy.engine import Engine
+from mobilebone.deploy.engine import Engine, check_parity
 from mobilebone.deploy.report import CHOSEN, REJECTED, UNAVAILABLE
 from mobilebone.export.calibration import generated_images
 from mobilebone.export.prepare import prepare_for_export
-from mobilebone.testing import max_relative_error, randomize_batchnorm
+from mobilebone.testing import randomize_batchnorm
 
 SIZE = (64, 64)
 
@@ -32,20 +32,28 @@ def deploy_model() -> nn.Module:
 
 @pytest.mark.parametrize("spec", DEPLOY_RUNTIMES, ids=[r.name for r in DEPLOY_RUNTIMES])
 def test_runtime_artifact_matches_torch(spec, deploy_model, tmp_path) -> None:
-    """Each runtime's prepare() checks itself on x; its artifact must also match torch on another image."""
+    """Each runtime's artifact (the engine runs the file it wrote) matches torch on the example and another image."""
     if spec.name == "onnxruntime-int8-tuned":
         pytest.skip("the tuner's layer sweep is tested on a small graph below (test_int8_tune_*)")
     if not spec.available():
         pytest.skip(f"{spec.name} not installed here ({spec.install})")
-    x, other = generated_images(2, {}, SIZE, seed=3).split(1)
-    prepared = spec.prepare(deploy_model, x, 1, tmp_path)
-    assert prepared.info["parity_error"] <= spec.tolerance
-    assert prepared.precision == spec.precision
-    engine = spec.build(deploy_model, x, generated_images(8, {}, SIZE, seed=4), 1, tmp_path)
+    images = generated_images(2, {}, SIZE, seed=3)
+    engine = spec.build(deploy_model, images[:1], generated_images(4, {}, SIZE, seed=4), 1, tmp_path)
+    assert engine.precision == spec.precision
     assert engine.artifacts and all(p.is_file() and p.stat().st_size > 0 for p in engine.artifacts)
     with torch.inference_mode():
-        expected = deploy_model(other)
-    assert max_relative_error(engine.infer(other).double(), expected.double()) <= spec.tolerance
+        expected = deploy_model(images)
+    for i in range(2):
+        check_parity(spec.name, engine.infer(images[i : i + 1]), expected[i : i + 1], spec.tolerance)
+
+
+def test_prepare_checks_and_times(deploy_model, tmp_path) -> None:
+    """The analysis-style adapter: built, checked on x, a zero-argument call to time."""
+    from mobilebone.deploy.runtimes import prepare_onnxruntime_int8
+
+    prepared = prepare_onnxruntime_int8(deploy_model, torch.randn(1, 3, *SIZE), 1, tmp_path)
+    assert prepared.precision == "int8" and 0 < prepared.info["parity_error"] <= prepared.info["parity_rtol"]
+    assert prepared.run() is not None
 
 
 def test_executorch_refuses_undelegated_graph(deploy_model, tmp_path) -> None:
