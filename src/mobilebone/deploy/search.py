@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -15,6 +15,7 @@ from mobilebone.analysis.runtimes import torch_threads
 from mobilebone.deploy.engine import Engine, logits_of
 from mobilebone.deploy.report import (
     CHOSEN,
+    EAGER,
     PASSED,
     REJECTED,
     UNAVAILABLE,
@@ -76,13 +77,15 @@ def search(
     held_out: str = "",
     calibration: str = "",
     notes: Sequence[str] = (),
+    references: dict[str, Callable[[], object]] | None = None,
 ) -> DeployReport:
     """Every candidate of ``runtimes`` (default: all) built, verified and timed; the fastest verified one chosen.
 
     ``model`` is fused first (``mobilebone.export.prepare_for_export``). Candidates are compared with its
     float32 PyTorch logits on ``held_out_images``: one passes when its top-1 agreement drops by at most
     ``max_agreement_drop`` percentage points and its max relative logit error is within its runtime's
-    tolerance. With ``out``, the report and the chosen candidate's files are written there.
+    tolerance. With ``out``, the report and the chosen candidate's files are written there. ``references``
+    are extra zero-argument calls (e.g. another library's model) timed in the same interleaved rounds.
     """
     from mobilebone.analysis.environment import capture_environment
     from mobilebone.export.prepare import prepare_for_export
@@ -141,9 +144,8 @@ def search(
             with torch.inference_mode():
                 return deploy(x)
 
-        minima = interleaved_minima(
-            {**calls, "__eager__": eager}, rounds=rounds, runs_per_round=runs_per_round
-        )
+        extra = {EAGER: eager, **(references or {})}
+        minima = interleaved_minima({**calls, **extra}, rounds=rounds, runs_per_round=runs_per_round)
         for result in results:
             if result.runtime in minima:
                 result.round_minima_ms = minima[result.runtime]
@@ -163,7 +165,7 @@ def search(
             num_held_out=len(held_out_images),
             fp32_distinct_top1=len(set(reference.argmax(1).tolist())),
             candidates=results,
-            eager_ms=median_of(minima["__eager__"]),
+            references_ms={name: median_of(minima[name]) for name in extra},
             environment=capture_environment(threads, runtime="deploy search"),
             notes=list(notes),
         )
