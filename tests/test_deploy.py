@@ -100,6 +100,8 @@ def test_search_rejects_and_never_chooses_a_wrong_candidate(deploy_model, monkey
     )
     status = {c.runtime: c for c in report.candidates}
     assert status["fast-but-wrong"].status == REJECTED and "error" in status["fast-but-wrong"].error
+    # It was timed (and is the fastest), yet not chosen.
+    assert status["fast-but-wrong"].median_ms < status["onnxruntime"].median_ms
     assert status["crashing"].status == REJECTED and "converter crashed" in status["crashing"].error
     assert status["missing"].status == UNAVAILABLE
     assert report.chosen is not None and report.chosen.runtime == "onnxruntime"

@@ -1,5 +1,5 @@
 """``search``: build every available runtime × precision, verify each against PyTorch float32 on held-out
-images, time the verified ones interleaved in one process, and choose the fastest that keeps accuracy."""
+images, time every built one interleaved in one process, and choose the fastest verified one."""
 
 from __future__ import annotations
 
@@ -136,8 +136,8 @@ def search(
                 )
                 continue
             results.append(result)
-            if result.verified:
-                engines[spec.name] = engine
+            # Rejected-but-built candidates are timed too (what their speed would have been), never chosen.
+            engines[spec.name] = engine
         calls = {name: (lambda e=e: e.infer(x)) for name, e in engines.items()}
 
         def eager() -> object:
