@@ -1,0 +1,202 @@
+"""Deploy runtimes (every artifact checked against torch), the int8 tuner, ``search`` and ``mobilebone deploy``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import mobilebone
+from mobilebone.analysis.runtimes import RuntimeMismatch
+from mobilebone.deploy import DEPLOY_RUNTIMES, get_runtime, search
+from mobilebone.deploy.engine import Engine, check_parity
+from mobilebone.deploy.report import CHOSEN, REJECTED, UNAVAILABLE
+from mobilebone.export.calibration import generated_images
+from mobilebone.export.prepare import prepare_for_export
+from mobilebone.testing import randomize_batchnorm
+
+SIZE = (64, 64)
+
+
+@pytest.fixture(scope="module")
+def deploy_model() -> nn.Module:
+    """Fused MobileOne-S0 with non-trivial BatchNorm statistics, 10 classes."""
+    torch.manual_seed(0)
+    model = mobilebone.create_model("mobileone_s0", num_classes=10)
+    return prepare_for_export(randomize_batchnorm(model).eval())
+
+
+@pytest.mark.parametrize("spec", DEPLOY_RUNTIMES, ids=[r.name for r in DEPLOY_RUNTIMES])
+def test_runtime_artifact_matches_torch(spec, deploy_model, tmp_path) -> None:
+    """Each runtime's artifact (the engine runs the file it wrote) matches torch on the example and another image."""
+    if spec.name == "onnxruntime-int8-tuned":
+        pytest.skip("the tuner's layer sweep is tested on a small graph below (test_int8_tune_*)")
+    if not spec.available():
+        pytest.skip(f"{spec.name} not installed here ({spec.install})")
+    images = generated_images(2, {}, SIZE, seed=3)
+    engine = spec.build(deploy_model, images[:1], generated_images(4, {}, SIZE, seed=4), 1, tmp_path)
+    assert engine.precision == spec.precision
+    assert engine.artifacts and all(p.is_file() and p.stat().st_size > 0 for p in engine.artifacts)
+    with torch.inference_mode():
+        expected = deploy_model(images)
+    for i in range(2):
+        check_parity(spec.name, engine.infer(images[i : i + 1]), expected[i : i + 1], spec.tolerance)
+
+
+def test_prepare_checks_and_times(deploy_model, tmp_path) -> None:
+    """The analysis-style adapter: built, checked on x, a zero-argument call to time."""
+    from mobilebone.deploy.runtimes import prepare_onnxruntime_int8
+
+    prepared = prepare_onnxruntime_int8(deploy_model, torch.randn(1, 3, *SIZE), 1, tmp_path)
+    assert prepared.precision == "int8" and 0 < prepared.info["parity_error"] <= prepared.info["parity_rtol"]
+    assert prepared.run() is not None
+
+
+def test_executorch_refuses_undelegated_graph(deploy_model, tmp_path) -> None:
+    """Without the XNNPACK partitioner nothing is delegated: the check must say so (seconds per run otherwise)."""
+    pytest.importorskip("executorch")
+    from executorch.exir import to_edge_transform_and_lower
+
+    from mobilebone.deploy.executorch import undelegated_ops
+
+    x = torch.randn(1, 3, *SIZE)
+    edge = to_edge_transform_and_lower(torch.export.export(deploy_model, (x,)), partitioner=[])
+    assert undelegated_ops(edge)
+
+
+def _fake(name: str, infer, precision: str = "fp32", tolerance: float = 1e-4):
+    def build(model, x, calibration, threads, workdir) -> Engine:
+        return Engine(name, precision, infer, artifacts=[])
+
+    return dataclasses.replace(get_runtime("onnxruntime"), name=name, build=build, tolerance=tolerance)
+
+
+def test_prepare_raises_on_mismatch(deploy_model, tmp_path) -> None:
+    spec = _fake("broken", lambda x: torch.zeros(1, 10))
+    with pytest.raises(RuntimeMismatch, match="broken output differs"):
+        spec.prepare(deploy_model, torch.randn(1, 3, *SIZE), 1, tmp_path)
+
+
+def _images() -> tuple[torch.Tensor, torch.Tensor]:
+    return generated_images(12, {}, SIZE, seed=7), generated_images(6, {}, SIZE, seed=8)
+
+
+def test_search_rejects_and_never_chooses_a_wrong_candidate(deploy_model, monkeypatch) -> None:
+    """A candidate that is far faster but wrong, and one that fails to build, are rejected; ORT is chosen."""
+    held, calib = _images()
+    wrong = _fake("fast-but-wrong", lambda x: torch.zeros(1, 10).index_fill_(1, torch.tensor([3]), 1.0))
+
+    def explode(*args):
+        raise RuntimeError("converter crashed")
+
+    crashing = dataclasses.replace(get_runtime("onnxruntime"), name="crashing", build=explode)
+    missing = dataclasses.replace(get_runtime("openvino"), name="missing", available=lambda: False)
+    report = search(
+        deploy_model, held, calib, runtimes=["onnxruntime", wrong, crashing, missing], threads=1, rounds=2
+    )
+    status = {c.runtime: c for c in report.candidates}
+    assert status["fast-but-wrong"].status == REJECTED and "error" in status["fast-but-wrong"].error
+    # It was timed (and is the fastest), yet not chosen.
+    assert status["fast-but-wrong"].median_ms < status["onnxruntime"].median_ms
+    assert status["crashing"].status == REJECTED and "converter crashed" in status["crashing"].error
+    assert status["missing"].status == UNAVAILABLE
+    assert report.chosen is not None and report.chosen.runtime == "onnxruntime"
+    assert status["onnxruntime"].top1_agreement == 1.0
+
+
+def test_agreement_drop_rejects(deploy_model) -> None:
+    """Right scale, wrong decisions: passes the error tolerance, fails the agreement limit."""
+    held, calib = _images()
+
+    def swapped(x):
+        with torch.inference_mode():
+            return deploy_model(x).flip(1)
+
+    spec = _fake("swapped", swapped, tolerance=10.0)
+    report = search(deploy_model, held, calib, runtimes=[spec], threads=1, rounds=1)
+    (result,) = report.candidates
+    assert result.status == REJECTED and "agreement drops" in result.error
+    assert report.chosen is None
+
+
+def test_unavailable_package_is_reported(monkeypatch, deploy_model) -> None:
+    """With OpenVINO's package missing every OpenVINO candidate is 'unavailable', and search still runs."""
+    import importlib.util
+
+    from mobilebone.deploy import openvino
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "openvino" else real(n, *a))
+    assert not openvino.available() and not openvino.bf16_available() and not openvino.nncf_available()
+    held, calib = _images()
+    report = search(deploy_model, held, calib, runtimes=["openvino", "openvino-int8"], threads=1, rounds=1)
+    assert [c.status for c in report.candidates] == [UNAVAILABLE, UNAVAILABLE]
+    assert report.chosen is None
+
+
+class _Toy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU()
+        )
+        self.head = nn.Linear(8, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x).mean((2, 3)))
+
+
+def test_int8_tune_sweeps_every_layer_and_excludes_the_worst(tmp_path) -> None:
+    """One sensitivity entry per quantizable node; excluded nodes stay float32 in the output graph."""
+    import onnx
+
+    from mobilebone.deploy import int8
+    from mobilebone.export.onnx import write_onnx
+
+    torch.manual_seed(1)
+    model = _Toy().eval()
+    with torch.no_grad():  # one huge weight makes its conv's per-tensor activation range the worst
+        model.body[2].weight[0].mul_(50.0)
+    src, dst = tmp_path / "toy.onnx", tmp_path / "toy-int8.onnx"
+    write_onnx(model, torch.randn(1, 3, 16, 16), src, opset=17, dynamic_batch=False)
+    images = torch.randn(12, 3, 16, 16)
+    plan = int8.tune(src, dst, images, threads=1, max_excluded=1, min_gain=0.0)
+    nodes = int8.quantizable_nodes(src)
+    assert sorted(s.node for s in plan.sensitivity) == sorted(n for n, _ in nodes)
+    assert set(plan.method_errors) == set(int8.METHODS) and plan.method in int8.METHODS
+    assert len(plan.excluded) == 1 and plan.excluded[0] == plan.sensitivity[0].node
+    graph = onnx.load(str(dst)).graph
+    producers = {o: n.op_type for n in graph.node for o in n.output}
+    for node in graph.node:
+        if node.name in plan.excluded:
+            assert producers.get(node.input[1]) != "DequantizeLinear", f"{node.name} was quantized"
+    assert any(n.op_type == "QuantizeLinear" for n in graph.node)
+    assert plan.final_error <= plan.method_errors[plan.method] + 1e-9
+
+
+def test_cli_deploy_end_to_end(tmp_path, capsys) -> None:
+    from mobilebone.cli.main import main
+
+    out = tmp_path / "out"
+    argv = ["deploy", "mobileone_s0", "--input-size", "64", "--num-classes", "10", "--threads", "1"]
+    argv += ["--runtimes", "onnxruntime,onnxruntime-int8", "--held-out", "8", "--num-calibration", "8"]
+    assert main([*argv, "--rounds", "2", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "random-init weights" in text and "generated" in text
+    report = json.loads((out / "report.json").read_text())
+    chosen = next(c for c in report["candidates"] if c["status"] == CHOSEN)
+    assert report["chosen"] == chosen["runtime"]
+    assert all(Path(p).parent == out and Path(p).is_file() for p in chosen["artifacts"])
+    assert (out / "latency.png").stat().st_size > 0 and "Chosen:" in (out / "report.md").read_text()
+
+
+def test_cli_deploy_bad_runtime(capsys) -> None:
+    from mobilebone.cli.main import main
+
+    assert main(["deploy", "mobileone_s0", "--runtimes", "tensorrt"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown deploy runtime 'tensorrt'" in err[0]
