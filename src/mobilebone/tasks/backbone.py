@@ -14,7 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import Tensor, nn
+
+from mobilebone.registry import IMAGENET_MEAN, IMAGENET_STD
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ def level_specs(feature_info: object) -> list[Level]:
     return [Level(int(info.num_chs), int(info.reduction)) for info in feature_info]  # type: ignore[attr-defined]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def backbone_levels(backbone: str) -> tuple[Level, ...]:
     """Every feature level ``backbone`` declares (built once per name, then cached)."""
     from mobilebone import create_model
@@ -72,7 +75,12 @@ class NamedLevels(nn.Module):
     """Wrap a ``features_only`` extractor so it returns ``OrderedDict(name → map)``, as torchvision heads want.
 
     ``extra`` blocks (e.g. SSDLite's stride-2 blocks) are chained after the last level and appended.
+    ``normalize`` standardizes the input with the backbone's mean / std first, so the model takes images
+    scaled to [0, 1] (torchvision's detectors do this in their transform; its segmenters do not).
     """
+
+    mean: Tensor
+    std: Tensor
 
     def __init__(
         self,
@@ -80,15 +88,22 @@ class NamedLevels(nn.Module):
         names: Sequence[str],
         extra: nn.ModuleList | None = None,
         out_channels: int | None = None,
+        normalize: bool = False,
     ) -> None:
         super().__init__()
         self.body = extractor
+        self.normalize = normalize
+        cfg = getattr(extractor, "pretrained_cfg", {}) or {}
+        self.register_buffer("mean", torch.tensor(cfg.get("mean", IMAGENET_MEAN)).reshape(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(cfg.get("std", IMAGENET_STD)).reshape(1, -1, 1, 1))
         self.names = list(names)
         self.extra = extra if extra is not None else nn.ModuleList()
         if out_channels is not None:
             self.out_channels = out_channels  # read by torchvision's RetinaNet / FPN wrappers
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
+        if self.normalize:
+            x = (x - self.mean) / self.std
         maps = list(self.body(x))
         for block in self.extra:
             maps.append(block(maps[-1]))

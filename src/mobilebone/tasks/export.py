@@ -59,12 +59,16 @@ def export_task_onnx(
                     dynamo=False,
                 )
         except Exception as err:  # the exporter raises many types; report one
-            raise ExportError(f"ONNX export failed: {type(err).__name__}: {str(err).splitlines()[0]}") from err
+            raise ExportError(
+                f"ONNX export failed: {type(err).__name__}: {str(err).splitlines()[0]}"
+            ) from err
         session = ort_session(tmp)
         got = session.run(None, {"images": x.numpy()})  # type: ignore[attr-defined]
         for name, ref, out in zip(names, expected_list, got, strict=True):
             ref_np = ref.numpy()
-            err = float(np.abs(np.asarray(out) - ref_np).max() / max(float(np.abs(ref_np).max()), 1e-12))
-            if err > rtol:
-                raise ExportError(f"ONNX Runtime output {name!r} differs from torch: max relative error {err:.2e}")
+            rel = float(np.abs(np.asarray(out) - ref_np).max() / max(float(np.abs(ref_np).max()), 1e-12))
+            if rel > rtol:
+                raise ExportError(
+                    f"ONNX Runtime output {name!r} differs from torch: max relative error {rel:.2e}"
+                )
     return path

@@ -10,7 +10,9 @@ from torch import nn
 from mobilebone.tasks.registry import get_task_entry
 
 
-def _build(name: str, task: str, num_classes: int, backbone_weights: str | Path | None, **kw: Any) -> nn.Module:
+def _build(
+    name: str, task: str, num_classes: int, backbone_weights: str | Path | None, **kw: Any
+) -> nn.Module:
     entry = get_task_entry(name, task)  # type: ignore[arg-type]
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2 (it counts the background / label 0), got {num_classes}")
@@ -20,6 +22,7 @@ def _build(name: str, task: str, num_classes: int, backbone_weights: str | Path 
         raise ValueError(f"{entry.head.name} models take no option {unknown}; options: {allowed}")
     model = entry.head.builder(entry.backbone, num_classes, weights=backbone_weights, **kw)
     model.task_name = entry.name  # type: ignore[assignment]
+    model.num_classes = num_classes  # type: ignore[assignment]
     model.input_size = kw.get("size", entry.input_size)  # type: ignore[assignment]
     return model
 

@@ -7,6 +7,8 @@ torchvision's ``postprocess_detections`` does. ``SegmentationLogits`` returns th
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -14,11 +16,14 @@ from torch import Tensor, nn
 class DetectionHeadOutputs(nn.Module):
     """Normalize → backbone (+ FPN / extra blocks) → head, without anchors, decoding or NMS."""
 
+    mean: Tensor
+    std: Tensor
+
     def __init__(self, detector: nn.Module) -> None:
         super().__init__()
-        self.backbone = detector.backbone
-        self.head = detector.head
-        transform = detector.transform
+        self.backbone: nn.Module = detector.backbone  # type: ignore[assignment]
+        self.head: nn.Module = detector.head  # type: ignore[assignment]
+        transform: Any = detector.transform
         self.register_buffer("mean", torch.as_tensor(transform.image_mean).reshape(1, -1, 1, 1))
         self.register_buffer("std", torch.as_tensor(transform.image_std).reshape(1, -1, 1, 1))
 

@@ -90,6 +90,8 @@ def get_task_entry(name: str, task: Task | None = None) -> TaskEntry:
         candidates = list_task_models(task)
         close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
         kind = f"{task} model" if task else "task model"
-        hint = f"; did you mean: {', '.join(close)}?" if close else f"; known: {', '.join(candidates[:8])}, ..."
+        hint = (
+            f"; did you mean: {', '.join(close)}?" if close else f"; known: {', '.join(candidates[:8])}, ..."
+        )
         raise ValueError(f"unknown {kind} {name!r}{hint}")
     return entry

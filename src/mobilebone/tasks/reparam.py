@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 from typing import TypeVar
 
 import torch
@@ -17,7 +18,7 @@ def _fold_sequential(seq: nn.Sequential) -> int:
     """Fold every ``Conv2d → BatchNorm2d`` pair of ``seq`` in place; return how many were folded."""
     folded = 0
     names = list(seq._modules)
-    for first, second in zip(names, names[1:], strict=False):
+    for first, second in itertools.pairwise(names):
         conv, bn = seq._modules[first], seq._modules[second]
         if not (isinstance(conv, nn.Conv2d) and type(bn) is nn.BatchNorm2d):
             continue

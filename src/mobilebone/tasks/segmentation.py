@@ -9,7 +9,8 @@
 * LR-ASPP (MobileNetV3 paper, Howard et al. 2019, §6.3; torchvision's ``LRASPP``): low = stride-8 level,
   high = stride-32 level (torchvision: stride 16, dilated), 128 intermediate channels.
 
-Both return ``{"out": logits}`` (plus ``"aux"``) at the input's resolution, as torchvision's do.
+Both take images scaled to [0, 1] (the backbone's mean / std is applied inside, as in the detectors) and
+return ``{"out": logits}`` (plus ``"aux"``) at the input's resolution, as torchvision's do.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def build_deeplabv3(
 ) -> DeepLabV3:
     """DeepLabV3 (ASPP) on the stride-32 level of ``backbone``; ``aux_loss`` adds an FCN head at stride 16."""
     extractor, levels = create_extractor(backbone, (16, 32), weights)
-    body = NamedLevels(extractor, ["aux", "out"])
+    body = NamedLevels(extractor, ["aux", "out"], normalize=True)
     classifier = DeepLabHead(levels[1].channels, num_classes, atrous_rates=ASPP_RATES)
     aux = FCNHead(levels[0].channels, num_classes) if aux_loss else None
     return DeepLabV3(body, classifier, aux)
@@ -40,5 +41,5 @@ def build_deeplabv3(
 def build_lraspp(backbone: str, num_classes: int, *, weights: str | Path | None = None) -> LRASPP:
     """LR-ASPP with the stride-8 level as ``low`` and the stride-32 level as ``high``."""
     extractor, levels = create_extractor(backbone, (8, 32), weights)
-    body = NamedLevels(extractor, ["low", "high"])
+    body = NamedLevels(extractor, ["low", "high"], normalize=True)
     return LRASPP(body, levels[0].channels, levels[1].channels, num_classes, LRASPP_INTER_CHANNELS)
