@@ -35,7 +35,8 @@ def save_task_model(model: nn.Module, path: str | Path) -> Path:
         "num_classes": str(int(model.num_classes)),  # type: ignore[arg-type]
         "options": json.dumps(options),
     }
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    # Clone: safetensors refuses tensors that share storage.
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=metadata)
     return Path(path)
