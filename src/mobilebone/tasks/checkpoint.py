@@ -1,0 +1,83 @@
+"""Task model weights: a safetensors file whose metadata names the model, its classes and options."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from torch import nn
+
+from mobilebone.atomic import atomic_path
+from mobilebone.tasks.registry import get_task_entry
+
+FORMAT = "mobilebone.task"
+
+
+class TaskCheckpointError(ValueError):
+    """A task weights file that cannot be used (unreadable, not a task file, or not matching the model)."""
+
+
+def save_task_model(model: nn.Module, path: str | Path) -> Path:
+    """Write ``model``'s weights and what rebuilds it (name, classes, input size, options) to ``path``."""
+    from safetensors.torch import save_file
+
+    name = getattr(model, "task_name", None)
+    if name is None:
+        raise TaskCheckpointError("not a task model from create_detector / create_segmenter")
+    options: dict[str, object] = {}
+    if get_task_entry(name).task == "detection":
+        options["size"] = int(model.input_size)  # type: ignore[arg-type]
+    elif getattr(model, "aux_classifier", None) is not None:
+        options["aux_loss"] = True
+    metadata = {
+        "format": FORMAT,
+        "task_model": name,
+        "num_classes": str(int(model.num_classes)),  # type: ignore[arg-type]
+        "options": json.dumps(options),
+    }
+    # Clone: safetensors refuses tensors that share storage.
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=metadata)
+    return Path(path)
+
+
+def load_task_model(
+    path: str | Path, *, model: str | None = None, num_classes: int | None = None
+) -> nn.Module:
+    """Rebuild and strictly load a task model saved by ``save_task_model``.
+
+    ``model`` / ``num_classes``, when given, must match the file; a mismatch is one clear error.
+    """
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+
+    from mobilebone.tasks.factory import create_detector, create_segmenter
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights not found: {path}")
+    try:
+        with safe_open(str(path), "pt") as handle:
+            meta = handle.metadata() or {}
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise TaskCheckpointError(f"{path}: not a safetensors file ({err})") from None
+    if meta.get("format") != FORMAT:
+        raise TaskCheckpointError(f"{path}: not a mobilebone task model file (save one with save_task_model)")
+    name, classes = meta["task_model"], int(meta["num_classes"])
+    if model is not None and model != name:
+        raise TaskCheckpointError(f"{path} holds {name}, not {model}")
+    if num_classes is not None and num_classes != classes:
+        raise TaskCheckpointError(f"{path} was trained for {classes} classes, not {num_classes}")
+    options = json.loads(meta.get("options", "{}"))
+    entry = get_task_entry(name)
+    build = create_detector if entry.task == "detection" else create_segmenter
+    net = build(name, num_classes=classes, **options)
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise TaskCheckpointError(
+            f"{path} does not fit {name}: {len(missing)} missing keys (e.g. {missing[:2]}), "
+            f"{len(unexpected)} unexpected (e.g. {unexpected[:2]})"
+        )
+    return net.eval()

@@ -1,0 +1,1 @@
+"""Task datasets: the embedded synthetic shapes set and readers for COCO, Pascal VOC and ADE20k."""

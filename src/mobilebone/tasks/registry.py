@@ -1,0 +1,97 @@
+"""Typed registry of task models: one entry per (head kind × backbone), e.g. ``ssdlite_mobileone_s0``."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from torch import nn
+
+Task = Literal["detection", "segmentation"]
+TASKS: tuple[Task, ...] = ("detection", "segmentation")
+
+
+@dataclass(frozen=True)
+class HeadKind:
+    """A head family: its task, default square input size and builder ``(backbone, num_classes, **kw)``."""
+
+    name: str
+    task: Task
+    input_size: int
+    builder: Callable[..., nn.Module]
+    options: tuple[str, ...] = ()  # keyword options the builder accepts besides weights
+
+
+@dataclass(frozen=True)
+class TaskEntry:
+    """One registered task model."""
+
+    name: str
+    head: HeadKind
+    backbone: str
+
+    @property
+    def task(self) -> Task:
+        return self.head.task
+
+    @property
+    def input_size(self) -> int:
+        return self.head.input_size
+
+
+def _heads() -> dict[str, HeadKind]:
+    from mobilebone.tasks.detection import build_retinanet, build_ssdlite
+    from mobilebone.tasks.segmentation import build_deeplabv3, build_lraspp
+
+    kinds = (
+        HeadKind("ssdlite", "detection", 320, build_ssdlite, ("size",)),
+        HeadKind("retinanet", "detection", 384, build_retinanet, ("size",)),
+        HeadKind("deeplabv3", "segmentation", 512, build_deeplabv3, ("aux_loss",)),
+        HeadKind("lraspp", "segmentation", 512, build_lraspp),
+    )
+    return {kind.name: kind for kind in kinds}
+
+
+HEADS: dict[str, HeadKind] = _heads()
+
+
+def _entries() -> dict[str, TaskEntry]:
+    from mobilebone import list_models
+
+    return {
+        f"{head.name}_{backbone}": TaskEntry(f"{head.name}_{backbone}", head, backbone)
+        for head in HEADS.values()
+        for backbone in list_models()
+    }
+
+
+_ENTRIES: dict[str, TaskEntry] = _entries()
+
+
+def list_task_models(task: Task | None = None, pattern: str = "*") -> list[str]:
+    """Names of registered task models (of ``task`` when given) matching ``pattern``, sorted."""
+    if task is not None and task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+    return sorted(
+        name
+        for name, entry in _ENTRIES.items()
+        if (task is None or entry.task == task) and fnmatch.fnmatch(name, pattern)
+    )
+
+
+def get_task_entry(name: str, task: Task | None = None) -> TaskEntry:
+    """The entry of ``name``; an unknown name (or one of another task) is a ``ValueError`` with hints."""
+    entry = _ENTRIES.get(name)
+    if entry is None or (task is not None and entry.task != task):
+        import difflib
+
+        candidates = list_task_models(task)
+        close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
+        kind = f"{task} model" if task else "task model"
+        hint = (
+            f"; did you mean: {', '.join(close)}?" if close else f"; known: {', '.join(candidates[:8])}, ..."
+        )
+        raise ValueError(f"unknown {kind} {name!r}{hint}")
+    return entry
