@@ -52,10 +52,10 @@ def test_packaged_accuracy_schema() -> None:
 
 def test_every_zoo_model_with_weights_has_accuracy() -> None:
     from mobilebone.analysis.zoo import TIMM_MODELS, TORCHVISION_MODELS, timm_available
-    from mobilebone.checkpoints.tags import TAGS
+    from mobilebone.checkpoints.tags import all_tags
 
     have = {e.key for e in packaged_accuracy()}
-    for tag in TAGS.values():
+    for tag in all_tags().values():
         if tag.num_classes == 1000:  # ImageNet-12k heads have no ImageNet-1k top-1
             assert (tag.arch, tag.tag, tag.input_size) in have, tag.name
     import torchvision
@@ -293,3 +293,19 @@ def test_measure_rows_times_each_weights_at_its_resolution(tmp_path: Path) -> No
     points, missing = join_points(results, entries)
     assert sorted(p.label for p in points) == ["mobileone_s0.a@64", "mobileone_s0.b@96"]
     assert missing == []
+
+
+def test_registry_top1_agrees_with_the_accuracy_data() -> None:
+    """A tag's published top-1 (registry) is the timm-results row of the packaged accuracy data."""
+    from mobilebone.checkpoints.tags import all_tags
+
+    timm_rows = {e.key: e.top1 for e in packaged_accuracy() if e.source_kind == "timm-results"}
+    checked = 0
+    for tag in all_tags().values():
+        if tag.top1 is None:
+            continue
+        key = (tag.arch, tag.tag, tag.input_size)
+        assert key in timm_rows, f"{tag.name}: top-1 {tag.top1} in the registry but no timm-results row"
+        assert tag.top1 == pytest.approx(timm_rows[key], abs=0.01), tag.name
+        checked += 1
+    assert checked >= 5  # at least the five MobileOne tags carry a published top-1

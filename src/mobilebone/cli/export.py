@@ -214,7 +214,9 @@ def build(args: argparse.Namespace) -> nn.Module:
             )
         model, _ = model_for_checkpoint(ckpt, args.name)
     except CheckpointError as err:
-        raise ValueError(f"cannot load --weights {args.weights!r} into {args.name}: {err}") from None
+        raise ValueError(
+            f"cannot load --weights {args.weights!r} into {args.name}: {err.cli_message}"
+        ) from None
     return model
 
 

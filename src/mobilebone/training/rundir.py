@@ -3,9 +3,10 @@
 A folder is usable when it is new or empty, when it holds a resumable run (``checkpoint_last.pt``) and
 ``--resume`` is given, or when ``--overwrite`` is given (the previous run's files are then deleted, and
 nothing else). Anything else — e.g. trained weights without a resume checkpoint — is refused, so a run
-never overwrites another's weights. While a run is active it holds an exclusive ``fcntl.flock`` on
+never overwrites another's weights. While a run is active it holds an exclusive POSIX record lock (``fcntl.lockf``) on
 ``DIR/train.lock``; the kernel releases it when the process ends, however it ends, so a killed run leaves no
-stale lock. A second run on the same folder fails at once.
+stale lock. A second run on the same folder fails at once. A record lock, unlike ``flock``, is not inherited
+by forked DataLoader workers, so a killed run's workers, still exiting, do not keep the folder locked.
 """
 
 from __future__ import annotations
@@ -44,24 +45,34 @@ def _contents(out: Path) -> list[str]:
     return sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE and not p.name.startswith("."))
 
 
+# Lock files this process holds: POSIX record locks never conflict within one process, so a second
+# RunLock on the same folder from this process is refused here.
+_HELD: set[Path] = set()
+
+
 class RunLock:
-    """An exclusive, non-blocking ``flock`` on ``DIR/train.lock``; ``release()`` (or process exit) frees it."""
+    """An exclusive, non-blocking ``lockf`` on ``DIR/train.lock``; ``release()`` (or process exit) frees it."""
 
     def __init__(self, out: Path) -> None:
         import fcntl
 
         self.path = out / LOCK_FILE
         self.created = not self.path.exists()
+        key = self.path.resolve()
         self.handle: IO[str] | None = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 (held open)
         try:
-            fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            if key in _HELD:
+                raise BlockingIOError
+            fcntl.lockf(self.handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except (BlockingIOError, PermissionError):  # EAGAIN or EACCES: another process holds it
             self.handle.close()
             self.handle = None
             raise RunDirError(
                 f"{out} is in use by another training run (it holds the lock {self.path}); wait for it to "
                 f"finish or choose another --out"
             ) from None
+        _HELD.add(key)
+        self.key = key
         self.handle.seek(0)
         self.handle.truncate()
         self.handle.write(f"{os.getpid()}\n")
@@ -73,8 +84,9 @@ class RunLock:
             return
         if remove:
             self.path.unlink(missing_ok=True)
-        self.handle.close()  # closing the descriptor releases the flock
+        self.handle.close()  # closing the descriptor releases the record lock
         self.handle = None
+        _HELD.discard(self.key)
 
 
 def open_run_dir(out: Path, *, resuming: bool, overwrite: bool) -> RunLock:
