@@ -52,7 +52,7 @@ PUBLISHED: dict[str, Published] = {
 def row(name: str) -> str:
     """One markdown table row for ``name``."""
     train = create_model(name)
-    deploy = create_model(name, inference_mode=True)
+    deploy = create_model(name, deploy=True)
     size = int(train.pretrained_cfg["input_size"][-1])
     macs = count_macs(deploy, size)
     attn = sum(n for op, n in macs.by_operator.items() if op.startswith(("bmm", "baddbmm", "matmul")))

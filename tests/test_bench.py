@@ -693,7 +693,7 @@ def test_cli_end_to_end_writes_every_file(tmp_path: Path, capsys: pytest.Capture
     assert {r["model"] for r in rows} == {"mobileone_s0", "torchvision/mobilenet_v3_small"}
     assert all(r["status"] == "ok" and r["runs"] == 5 and len(r["samples_ms"]) == 5 for r in rows)
     s0 = next(r for r in rows if r["model"] == "mobileone_s0")
-    deploy = create_model("mobileone_s0", inference_mode=True)
+    deploy = create_model("mobileone_s0", deploy=True)
     assert s0["params"] == sum(p.numel() for p in deploy.parameters())  # deploy-form count
     assert document["invocations"][-1]["environment"]["threads"] == 1
     assert all(r["environment"]["threads"] == 1 and r["complexity_form"] == "deploy" for r in rows)

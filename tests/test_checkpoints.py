@@ -134,7 +134,7 @@ def test_timm_train_time_checkpoint_into_fused_model(arch: str, tmp_path: Path) 
     # timm MNv4 has no reparameterization: its unfused weights are fused on the way into ours.
     reference, _, x = timm_reference(arch)
     path = save_safetensors(reference, tmp_path / "model.safetensors")
-    fused = mobilebone.load_checkpoint(our_model(arch, inference_mode=True), path)
+    fused = mobilebone.load_checkpoint(our_model(arch, deploy=True), path)
     assert max_relative_error(logits(fused, x), logits(reference, x)) <= TOL
 
 
@@ -144,7 +144,7 @@ def test_timm_reparameterized_checkpoint_into_fused_model(arch: str, tmp_path: P
     _, reference, x = timm_reference(arch)
     assert reference is not None
     path = save_safetensors(reference, tmp_path / "fused.safetensors", float32=False)
-    ours = mobilebone.load_checkpoint(our_model(arch, inference_mode=True), path)
+    ours = mobilebone.load_checkpoint(our_model(arch, deploy=True), path)
     assert max_relative_error(logits(ours, x), logits(reference, x)) <= TOL
     # ... and ours reparameterized after loading the train-time weights agrees too.
     train = mobilebone.load_checkpoint(our_model(arch), float32_state(timm_reference(arch)[0]))
@@ -219,11 +219,11 @@ def test_apple_checkpoints_unfused_and_fused(arch: str, tmp_path: Path) -> None:
 
     train = mobilebone.load_checkpoint(our_model(arch), unfused)
     assert max_relative_error(logits(train, x), expected) <= TOL
-    deploy = mobilebone.load_checkpoint(our_model(arch, inference_mode=True), unfused)
+    deploy = mobilebone.load_checkpoint(our_model(arch, deploy=True), unfused)
     assert max_relative_error(logits(deploy, x), expected) <= TOL
-    deploy = mobilebone.load_checkpoint(our_model(arch, inference_mode=True), fused)
+    deploy = mobilebone.load_checkpoint(our_model(arch, deploy=True), fused)
     assert max_relative_error(logits(deploy, x), expected_fused) <= TOL
-    with pytest.raises(CheckpointError, match="inference_mode=True"):
+    with pytest.raises(CheckpointError, match="deploy=True"):
         mobilebone.load_checkpoint(mobilebone.create_model(arch), fused)
 
 
@@ -278,11 +278,11 @@ def test_ema_is_preferred_over_raw_weights() -> None:
 
 @needs_timm
 @pytest.mark.parametrize("arch", ["mobileone_s0", "mobilenetv4_conv_small"])
-@pytest.mark.parametrize("inference_mode", [False, True])
-def test_features_only_ignores_the_head(arch: str, inference_mode: bool, tmp_path: Path) -> None:
+@pytest.mark.parametrize("deploy", [False, True])
+def test_features_only_ignores_the_head(arch: str, deploy: bool, tmp_path: Path) -> None:
     reference, _, x = timm_reference(arch)
     path = save_safetensors(reference, tmp_path / "model.safetensors")
-    feats = our_model(arch, features_only=True, inference_mode=inference_mode)
+    feats = our_model(arch, features_only=True, deploy=deploy)
     mobilebone.load_checkpoint(feats, path)
     with torch.no_grad():
         expected = reference.forward_intermediates(x, intermediates_only=True)
@@ -439,7 +439,7 @@ def test_native_roundtrip_train_and_fused(arch: str, tmp_path: Path) -> None:
         assert meta["fused"] == ("true" if form == "fused" else "false")
         config = json.loads(meta["config"])
         assert config["architecture"] == arch and config["num_classes"] == 1000
-        loaded = mobilebone.load_checkpoint(our_model(arch, inference_mode=form == "fused"), path)
+        loaded = mobilebone.load_checkpoint(our_model(arch, deploy=form == "fused"), path)
         assert max_relative_error(logits(loaded, x), logits(reference, x)) <= TOL
     assert not list(tmp_path.glob(".*.tmp*"))
 
@@ -485,13 +485,13 @@ def test_convert_cli_timm_to_native_fused(tmp_path: Path, capsys: pytest.Capture
     reference, _, x = timm_reference("mobileone_s0")
     src = save_safetensors(reference, tmp_path / "timm.safetensors")
     dst = tmp_path / "out" / "s0.safetensors"
-    assert main(["convert", str(src), str(dst), "--model", "mobileone_s0", "--reparameterize"]) == 0
+    assert main(["convert", str(src), str(dst), "--model", "mobileone_s0", "--deploy"]) == 0
     assert read_metadata(dst)["fused"] == "true"
     # convert fuses in float32: the file holds exactly what the library computes from the same weights ...
     library = mobilebone.reparameterize_model(
         mobilebone.load_checkpoint(mobilebone.create_model("mobileone_s0"), src)
     )
-    model = mobilebone.load_checkpoint(mobilebone.create_model("mobileone_s0", inference_mode=True), dst)
+    model = mobilebone.load_checkpoint(mobilebone.create_model("mobileone_s0", deploy=True), dst)
     for key, value in library.state_dict().items():
         torch.testing.assert_close(model.state_dict()[key], value, rtol=0, atol=0)
     # ... which agrees with timm up to the float32 rounding of the fused weights.
@@ -628,7 +628,7 @@ def test_pretrained_downloads_through_huggingface_hub(
         0.5,
     )
     assert max_relative_error(logits(model, x), logits(reference, x)) <= TOL
-    fused = mobilebone.create_model("mobilenetv4_conv_small", pretrained=True, inference_mode=True)
+    fused = mobilebone.create_model("mobilenetv4_conv_small", pretrained=True, deploy=True)
     assert calls[-1][0] == "timm/mobilenetv4_conv_small.e2400_r224_in1k"
     assert max_relative_error(logits(fused, x), logits(reference, x)) <= F32_TOL  # fused in float32
     model = mobilebone.load_checkpoint(mobilebone.create_model("mobilenetv4_conv_small"), "e1200_r224_in1k")

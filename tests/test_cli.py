@@ -31,9 +31,9 @@ def test_info_input_size(capsys: pytest.CaptureFixture[str]) -> None:
     cells = [cell.strip() for cell in row.strip("│| ").split("│")]
     assert cells[:2] == ["mobileone_s0", "160x160"]
     train_macs = count_macs(create_model("mobileone_s0"), 160).total
-    deploy_macs = count_macs(create_model("mobileone_s0", inference_mode=True), 160).total
+    deploy_macs = count_macs(create_model("mobileone_s0", deploy=True), 160).total
     assert cells[-2:] == [f"{train_macs / 1e6:,.1f}", f"{deploy_macs / 1e6:,.1f}"]
-    default = count_macs(create_model("mobileone_s0", inference_mode=True), 224).total
+    default = count_macs(create_model("mobileone_s0", deploy=True), 224).total
     assert f"{default / 1e6:,.1f}" != cells[-1]  # the option changed the count, not just the label
 
 

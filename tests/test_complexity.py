@@ -38,7 +38,7 @@ def test_param_counts(name: str) -> None:
     train, deploy, *_ = EXPECTED[name]
     assert count_params(create_model(name)) == train
     if deploy is not None:
-        assert count_params(create_model(name, inference_mode=True)) == deploy
+        assert count_params(create_model(name, deploy=True)) == deploy
 
 
 def _timm_params_with_norms_folded(name: str) -> int:
@@ -75,13 +75,13 @@ def _timm_params_with_norms_folded(name: str) -> int:
 
 @pytest.mark.parametrize("name", MNV4)
 def test_mobilenetv4_deploy_params_are_timms_folded(name: str) -> None:
-    assert count_params(create_model(name, inference_mode=True)) == _timm_params_with_norms_folded(name)
+    assert count_params(create_model(name, deploy=True)) == _timm_params_with_norms_folded(name)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_deploy_macs(name: str) -> None:
     _, _, mmacs, size, tol = EXPECTED[name]
-    report = count_macs(create_model(name, inference_mode=True), size)
+    report = count_macs(create_model(name, deploy=True), size)
     assert report.total / 1e6 == pytest.approx(mmacs, rel=tol)
     assert sum(report.layers(1).values()) == report.total
 

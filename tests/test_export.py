@@ -614,13 +614,13 @@ def test_cli_corrupt_weights_is_a_clear_error(tmp_path: Path, capsys: pytest.Cap
 def test_readme_flow_convert_reparameterize_then_export_weights(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # README: `mobilebone convert <apple unfused> s0.safetensors --model mobileone_s0 --reparameterize`,
+    # README: `mobilebone convert <apple unfused> s0.safetensors --model mobileone_s0 --deploy`,
     # then `mobilebone export mobileone_s0 --format onnx --weights s0.safetensors`.
     trained = _model("mobileone_s0")
     unfused = tmp_path / "mobileone_s0_unfused.pth"
     torch.save(trained.state_dict(), unfused)
     fused = tmp_path / "s0.safetensors"
-    assert main(["convert", str(unfused), str(fused), "--model", "mobileone_s0", "--reparameterize"]) == 0
+    assert main(["convert", str(unfused), str(fused), "--model", "mobileone_s0", "--deploy"]) == 0
     out = tmp_path / "s0.onnx"
     argv = ["export", "mobileone_s0", "--format", "onnx", "--weights", str(fused), "--out", str(out)]
     assert main([*argv, "--input-size", str(SIZE)]) == 0

@@ -110,7 +110,7 @@ def test_hub_folder_loads_in_timm_and_in_mobilebone(name: str, tmp_path: Path, m
     assert {f for _, f in asked} == {CONFIG_FILE, WEIGHTS_FILE} and {r for r, _ in asked} == {"me/repo"}
     torch.testing.assert_close(_logits(loaded), expected)
     assert loaded.pretrained_cfg["hf_hub_id"] == "me/repo"
-    deploy = create_model("hf-hub:me/repo", inference_mode=True)
+    deploy = create_model("hf-hub:me/repo", deploy=True)
     torch.testing.assert_close(_logits(deploy), _logits(reparameterize_model(ours)), rtol=1e-4, atol=1e-4)
 
 
@@ -128,7 +128,7 @@ def test_fused_mobileone_checkpoint_loads_in_timms_fused_model(name: str, tmp_pa
 
 
 def test_fused_model_is_not_pushed(tmp_path: Path) -> None:
-    fused = create_model("mobilenetv4_conv_small", inference_mode=True)
+    fused = create_model("mobilenetv4_conv_small", deploy=True)
     with pytest.raises(ValueError, match="push the train-time model"):
         save_for_hub(fused, tmp_path / "repo")
     assert not (tmp_path / "repo" / WEIGHTS_FILE).exists()
@@ -144,7 +144,7 @@ def test_timm_weights_load_into_both_forms(name: str) -> None:
     train = mobilebone.load_checkpoint(create_model(name, num_classes=CLASSES), theirs.state_dict())
     torch.testing.assert_close(_logits(train), expected)
     fused = mobilebone.load_checkpoint(
-        create_model(name, num_classes=CLASSES, inference_mode=True), theirs.state_dict()
+        create_model(name, num_classes=CLASSES, deploy=True), theirs.state_dict()
     )
     torch.testing.assert_close(_logits(fused), expected, rtol=1e-4, atol=1e-4)
 

@@ -210,7 +210,7 @@ def test_attention_paths_agree_float32(kv_stride: int) -> None:
 
 
 def test_attn_impl_argument() -> None:
-    model = create_model("mobilenetv4_hybrid_medium", attn_impl="matmul", inference_mode=True)
+    model = create_model("mobilenetv4_hybrid_medium", attn_impl="matmul", deploy=True)
     impls = [m.attn_impl for m in model.modules() if isinstance(m, MultiQueryAttention2d)]
     assert impls == ["matmul"] * 8
     assert set_attention_impl(create_model("mobilenetv4_conv_small"), "sdpa") == 0

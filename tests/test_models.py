@@ -58,13 +58,13 @@ def test_forward_backward(name: str) -> None:
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_drop_path_rate_attribute(name: str) -> None:
     assert create_model(name).drop_path_rate == 0.0
-    assert create_model(name, drop_path_rate=0.125, inference_mode=True).drop_path_rate == 0.125
+    assert create_model(name, drop_path_rate=0.125, deploy=True).drop_path_rate == 0.125
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
-@pytest.mark.parametrize("inference_mode", [False, True])
-def test_features_only_matches_feature_info(name: str, inference_mode: bool) -> None:
-    model = create_model(name, features_only=True, inference_mode=inference_mode).eval()
+@pytest.mark.parametrize("deploy", [False, True])
+def test_features_only_matches_feature_info(name: str, deploy: bool) -> None:
+    model = create_model(name, features_only=True, deploy=deploy).eval()
     info = model.feature_info
     assert [i.reduction for i in info] == sorted(i.reduction for i in info)
     with torch.no_grad():
@@ -119,7 +119,7 @@ def _odd_sizes(name: str) -> list[tuple[int, int]]:
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_odd_input_sizes(name: str, form: str) -> None:
     """Train-time, reparameterized and directly built deploy forms all take odd, non-square inputs."""
-    model = create_model(name, inference_mode=form == "deploy")
+    model = create_model(name, deploy=form == "deploy")
     reference = None
     if form == "fused":
         reference = randomize_batchnorm(model, seed=2).eval()
@@ -158,3 +158,12 @@ def test_drop_path_is_active_only_in_training(name: str) -> None:
     torch.manual_seed(2)
     b = model(x)
     assert not torch.allclose(a, b)
+
+
+def test_inference_mode_is_the_old_name_of_deploy() -> None:
+    """Apple's ``inference_mode=True`` still builds the deploy form, with a FutureWarning naming ``deploy``."""
+    with pytest.warns(FutureWarning, match="deploy="):
+        old = mobilebone.create_model("mobileone_s0", inference_mode=True)
+    new = mobilebone.create_model("mobileone_s0", deploy=True)
+    assert old.state_dict().keys() == new.state_dict().keys()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in old.modules())

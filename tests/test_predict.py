@@ -149,7 +149,7 @@ def test_predict_errors_are_one_line(
 
 
 def test_predict_with_fused_fine_tuned_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # A fused 10-class checkpoint (`convert --reparameterize` of a fine-tune): the model is built from it.
+    # A fused 10-class checkpoint (`convert --deploy` of a fine-tune): the model is built from it.
     model = randomize_batchnorm(mobilebone.create_model("mobileone_s0", num_classes=10), seed=4)
     fused = mobilebone.reparameterize_model(model)
     weights = save_native(fused, tmp_path / "s0_10.safetensors", model_name="mobileone_s0")

@@ -55,7 +55,7 @@ def test_fused_graph_has_no_batchnorm_or_branches(name: str) -> None:
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_inference_mode_loads_fused_weights_strictly(name: str) -> None:
     fused = reparameterize_model(randomize_batchnorm(create_model(name)))
-    built = create_model(name, inference_mode=True)
+    built = create_model(name, deploy=True)
     built.load_state_dict(fused.state_dict(), strict=True)
     built.eval()
     x = torch.randn(1, 3, 64, 64)

@@ -19,7 +19,7 @@ from mobilebone.testing import randomize_batchnorm
 timm = pytest.importorskip("timm")
 
 ALL_MODELS = list_models()
-FORMS = ["train", "built", "fused"]  # train-time; inference_mode=True; reparameterize_model(train-time)
+FORMS = ["train", "built", "fused"]  # train-time; deploy=True; reparameterize_model(train-time)
 SIZE = 64
 
 
@@ -27,7 +27,7 @@ SIZE = 64
 def _model(name: str, form: str) -> Backbone:
     """One eval-mode model per (name, form), BN statistics randomized; never mutate it (deepcopy first)."""
     if form == "built":
-        model = create_model(name, inference_mode=True)
+        model = create_model(name, deploy=True)
     else:
         model = randomize_batchnorm(create_model(name), seed=3)
         if form == "fused":
@@ -216,12 +216,12 @@ def test_features_only_rejects_unknown_feature_cls() -> None:
         create_model("mobileone_s0", features_only=True, feature_cls="hook")
 
 
-@pytest.mark.parametrize("inference_mode", [False, True])
+@pytest.mark.parametrize("deploy", [False, True])
 @pytest.mark.parametrize("name", ALL_MODELS)
-def test_features_only_equals_forward_intermediates(name: str, inference_mode: bool) -> None:
-    form = "built" if inference_mode else "train"
+def test_features_only_equals_forward_intermediates(name: str, deploy: bool) -> None:
+    form = "built" if deploy else "train"
     full = _model(name, form)
-    feats = create_model(name, features_only=True, out_indices=(1, 3), inference_mode=inference_mode)
+    feats = create_model(name, features_only=True, out_indices=(1, 3), deploy=deploy)
     feats.backbone.load_state_dict(full.state_dict(), strict=False)
     x = _x()
     with torch.no_grad():

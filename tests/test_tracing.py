@@ -24,7 +24,7 @@ SIZE = 64
 @functools.cache
 def _model(name: str, form: str) -> Backbone:
     if form == "built":
-        model = create_model(name, inference_mode=True)
+        model = create_model(name, deploy=True)
     else:
         model = randomize_batchnorm(create_model(name), seed=4)
         if form == "fused":

@@ -21,7 +21,7 @@ def create_model(
     pretrained: bool | str = False,
     num_classes: int | None = None,
     in_chans: int = 3,
-    inference_mode: bool = False,
+    deploy: bool = False,
     features_only: bool = False,
     out_indices: int | Sequence[int] | None = None,
     feature_cls: str | None = None,
@@ -31,7 +31,7 @@ def create_model(
 ) -> nn.Module:
     """Build a registered model by name (``arch``, or ``arch.tag`` with a known weight tag).
 
-    ``inference_mode=True`` builds the reparameterized deploy graph, ``features_only=True`` returns the
+    ``deploy=True`` builds the reparameterized deploy graph, ``features_only=True`` returns the
     feature maps of ``out_indices`` instead of logits. ``pretrained`` is ``True`` (the default weights of
     ``name``), a weight tag, or a local checkpoint path. ``num_classes`` defaults, as in timm, to the class
     count of the named tag (``arch.tag``, or the default tag with ``pretrained=True``), else 1000; a
@@ -40,6 +40,11 @@ def create_model(
     ``feature_cls="getter"``; ``global_pool=""`` with ``num_classes=0`` returns unpooled feature maps.
     ``"hf-hub:owner/name"`` builds the model a Hugging Face Hub repository describes and loads its weights.
     """
+    if "inference_mode" in kwargs:  # Apple's and earlier mobilebone's name for ``deploy``
+        import warnings
+
+        warnings.warn("inference_mode= is now deploy=", FutureWarning, stacklevel=2)
+        deploy = bool(kwargs.pop("inference_mode"))
     if name.startswith("hf-hub:"):
         from mobilebone.hub_publish import create_from_hub
 
@@ -48,7 +53,7 @@ def create_model(
             features_only=features_only,
             out_indices=out_indices,
             feature_cls=feature_cls,
-            inference_mode=inference_mode,
+            deploy=deploy,
             **kwargs,
         )
     if global_pool is not None:
@@ -66,7 +71,7 @@ def create_model(
         entry.build(
             num_classes=num_classes,
             in_chans=in_chans,
-            inference_mode=inference_mode,
+            deploy=deploy,
             drop_path_rate=drop_path_rate,
             **kwargs,
         ),

@@ -129,7 +129,7 @@ def model_card(repo_id: str, arch: str, config: Mapping[str, Any], run_dir: Path
         "```python",
         "import mobilebone, timm",
         f'model = mobilebone.create_model("hf-hub:{repo_id}")   # or timm.create_model("hf-hub:{repo_id}")',
-        "deploy = mobilebone.reparameterize_model(model)        # the fused graph for inference",
+        "deploy = mobilebone.reparameterize_model(model)        # the deploy graph for inference",
         "```",
     ]
     metrics = _read_metrics(run_dir) if run_dir is not None else []

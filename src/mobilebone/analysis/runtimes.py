@@ -148,7 +148,7 @@ def _prepare_compile(model: nn.Module, x: Tensor, threads: int, workdir: Path) -
     expected = eager_output(model, x)
 
     def run() -> object:
-        # Inductor freezes weights only for graphs run without autograd; inference_mode provides that.
+        # Inductor freezes weights only for graphs run without autograd; deploy provides that.
         with torch.inference_mode():
             return compiled(x)
 

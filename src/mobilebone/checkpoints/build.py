@@ -26,22 +26,20 @@ def checkpoint_model_name(ckpt: Checkpoint, model_name: str | None = None) -> st
 
 
 def model_for_checkpoint(
-    ckpt: Checkpoint, model_name: str | None = None, *, inference_mode: bool | None = None
+    ckpt: Checkpoint, model_name: str | None = None, *, deploy: bool | None = None
 ) -> tuple[nn.Module, str]:
     """Build the model ``ckpt`` needs, load it strictly, and return it (eval mode) with its name.
 
     The architecture is ``model_name`` (``arch`` or ``arch.tag``) or the one the checkpoint records;
-    ``num_classes`` and ``in_chans`` come from the weights. ``inference_mode=None`` builds the weights'
-    own form (fused weights need the fused graph); ``True`` builds the fused graph and fuses train-time
+    ``num_classes`` and ``in_chans`` come from the weights. ``deploy=None`` builds the weights'
+    own form (fused weights need the deploy graph); ``True`` builds the deploy graph and fuses train-time
     weights on loading; weights holding NaN/inf are refused. ``pretrained_cfg`` becomes the weights' preprocessing: the model's default,
     updated by the tag in the name, updated by what the checkpoint itself records.
     """
     name = checkpoint_model_name(ckpt, model_name)
     ckpt.check_finite()
-    fused = ckpt.layout.fused if inference_mode is None else inference_mode
-    model = get_entry(name).build(
-        num_classes=ckpt.num_classes, in_chans=ckpt.in_chans or 3, inference_mode=fused
-    )
+    fused = ckpt.layout.fused if deploy is None else deploy
+    model = get_entry(name).build(num_classes=ckpt.num_classes, in_chans=ckpt.in_chans or 3, deploy=fused)
     cfg = {**pretrained_cfg(name), **ckpt.cfg(), "num_classes": ckpt.num_classes}
     model.pretrained_cfg = cfg  # type: ignore[assignment]  # names the architecture for load_into
     with torch.no_grad():

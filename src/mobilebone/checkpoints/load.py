@@ -1,9 +1,9 @@
 """Strict loading into a mobilebone model: format conversion, fused/train-time handling, one clear error.
 
 Pipeline: read (safely) → detect the layout → rename keys to mobilebone's → check the model family →
-load strictly. A train-time checkpoint offered to a fused model is loaded into a train-time twin,
+load strictly. A train-time checkpoint offered to a deploy-form model is loaded into a train-time twin,
 reparameterized and copied; a fused checkpoint cannot become a train-time model (the branches are gone),
-so that raises an error saying to build the model with ``inference_mode=True``.
+so that raises an error saying to build the model with ``deploy=True``.
 """
 
 from __future__ import annotations
@@ -246,14 +246,14 @@ def load_state(
 
 
 def _train_time_twin(model: nn.Module) -> nn.Module:
-    """A train-time copy of a fused model's architecture (same classes and channels, same dtype)."""
+    """A train-time copy of a deploy-form model's architecture (same classes and channels, same dtype)."""
     spec = getattr(model, "spec", None)
     if spec is None:
         raise CheckpointError(
             f"cannot load a train-time checkpoint into the fused {type(model).__name__}: build the model "
-            f"with inference_mode=False, load, then call mobilebone.reparameterize_model"
+            f"with deploy=False, load, then call mobilebone.reparameterize_model"
         )
-    twin = type(model)(spec, num_classes=model.num_classes, in_chans=model.in_chans, inference_mode=False)
+    twin = type(model)(spec, num_classes=model.num_classes, in_chans=model.in_chans, deploy=False)
     reference = next(model.parameters(), None)
     if reference is not None:
         twin = twin.to(dtype=reference.dtype)
@@ -280,8 +280,8 @@ def load_into(
     if known and ckpt.layout.fused and not model_fused:
         raise CheckpointError(
             f"checkpoint {ckpt.origin} holds the fused (reparameterized) form, which cannot be turned back "
-            f"into train-time branches; build the model with inference_mode=True, e.g. "
-            f"create_model({_model_name(target)!r}, inference_mode=True)"
+            f"into train-time branches; build the model with deploy=True, e.g. "
+            f"create_model({_model_name(target)!r}, deploy=True)"
         )
     if entry is not None and known and model_fused and not ckpt.layout.fused:
         twin = _train_time_twin(target)

@@ -2,7 +2,7 @@
 
 Metadata (all strings, as safetensors requires): ``format`` = ``"mobilebone"``, ``format_version``,
 ``model_name`` (``arch`` or ``arch.tag``), ``config`` (JSON: architecture, num_classes, in_chans,
-inference_mode, pretrained_cfg), ``fused`` (``"true"``/``"false"``) and ``mobilebone_version``.
+deploy, pretrained_cfg), ``fused`` (``"true"``/``"false"``) and ``mobilebone_version``.
 Files are written atomically (``mobilebone.atomic``), so a failure never leaves half a file.
 """
 

@@ -23,7 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--model", metavar="NAME", help="architecture (or arch.tag); default: the name in SRC's metadata"
     )
     parser.add_argument(
-        "--reparameterize", action="store_true", help="write the fused (deploy) form of the weights"
+        "--deploy",
+        action="store_true",
+        help="write the deploy form of the weights (reparameterized: one conv per unit, no BatchNorm)",
     )
     parser.set_defaults(func=run)
 
@@ -57,9 +59,9 @@ def run(args: argparse.Namespace) -> int:
     _check_writable(dst)
     ckpt = read(args.src, arch=args.model.split(".", 1)[0] if args.model else None)
     model, model_name = model_for_checkpoint(ckpt, args.model)
-    if args.reparameterize:
+    if args.deploy:
         model = reparameterize_model(model)
     out = save_native(model, dst, model_name=model_name)
-    form = "fused" if args.reparameterize or ckpt.layout.fused else "train-time"
+    form = "deploy" if args.deploy or ckpt.layout.fused else "train-time"
     print(f"{args.src} ({ckpt.layout.describe()}) → {out} ({model_name}, {form} form)")
     return 0

@@ -118,8 +118,8 @@ def run(args: argparse.Namespace) -> int:
     ckpt = read(args.weights, arch=arch)
     if ckpt.num_classes == 0:
         raise CliError(f"{args.weights} has no classifier (a headless checkpoint); it cannot be evaluated")
-    # The fused graph computes the same function faster; a train-time checkpoint is fused on loading.
-    model, model_name = model_for_checkpoint(ckpt, args.model, inference_mode=True)
+    # The deploy graph computes the same function faster; a train-time checkpoint is fused on loading.
+    model, model_name = model_for_checkpoint(ckpt, args.model, deploy=True)
     cfg = dict(model.pretrained_cfg)  # type: ignore[arg-type]  # the weights' preprocessing
     dataset, where = _dataset(args, ckpt, _training_config(ckpt.metadata, ckpt.origin))
     data = Transformed(dataset, eval_transform(cfg))

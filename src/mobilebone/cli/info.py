@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     breakdowns = []
     for name in names:
         train = create_model(name)
-        deploy = create_model(name, inference_mode=True)
+        deploy = create_model(name, deploy=True)
         cfg = cast(dict[str, Any], train.pretrained_cfg)  # an arch.tag name carries the tag's input size
         size = args.input_size if args.input_size is not None else int(cfg["input_size"][-1])
         train_macs, deploy_macs = count_macs(train, size), count_macs(deploy, size)

@@ -87,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
     ckpt = read(args.weights, arch=args.model.split(".", 1)[0] if args.model else None)
     if ckpt.num_classes == 0:
         raise CliError(f"{args.weights} has no classifier (a headless checkpoint); it cannot classify")
-    # The fused graph computes the same function faster; a train-time checkpoint is fused on loading.
-    model, _ = model_for_checkpoint(ckpt, args.model, inference_mode=True)
+    # The deploy graph computes the same function faster; a train-time checkpoint is fused on loading.
+    model, _ = model_for_checkpoint(ckpt, args.model, deploy=True)
     cfg = dict(model.pretrained_cfg)  # type: ignore[arg-type]  # the weights' preprocessing
     transform = eval_transform(cfg)
     names = class_names(ckpt.num_classes, ckpt.class_names)

@@ -47,7 +47,7 @@ SPECS: dict[str, MobileOneSpec] = {
 
 
 class MobileOne(Backbone):
-    """MobileOne network. ``inference_mode=True`` builds the reparameterized (deploy) graph directly."""
+    """MobileOne network. ``deploy=True`` builds the reparameterized (deploy) graph directly."""
 
     def __init__(
         self,
@@ -55,7 +55,7 @@ class MobileOne(Backbone):
         *,
         num_classes: int = 1000,
         in_chans: int = 3,
-        inference_mode: bool = False,
+        deploy: bool = False,
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
         global_pool: str = "avg",
@@ -67,7 +67,7 @@ class MobileOne(Backbone):
         self.drop_path_rate = drop_path_rate
         stem_chs = spec.stem_width()
         # The stem always has a single conv branch, even for S0 (k = 4 elsewhere), as Apple's code.
-        self.stem = MobileOneBlock(in_chans, stem_chs, 3, stride=2, inference_mode=inference_mode)
+        self.stem = MobileOneBlock(in_chans, stem_chs, 3, stride=2, deploy=deploy)
         self.feature_info = FeatureInfoList([FeatureInfo(stem_chs, 2, "stem")])
 
         total_units = 2 * sum(DEPTHS)
@@ -89,7 +89,7 @@ class MobileOne(Backbone):
                             groups=groups,
                             num_conv_branches=spec.num_conv_branches,
                             use_se=use_se,
-                            inference_mode=inference_mode,
+                            deploy=deploy,
                             drop_path_rate=drop_path_rate * unit_index / max(total_units - 1, 1),
                         )
                     )

@@ -30,7 +30,7 @@ class MobileOneBlock(nn.Module):
         num_conv_branches: int = 1,
         *,
         use_se: bool = False,
-        inference_mode: bool = False,
+        deploy: bool = False,
         drop_path_rate: float = 0.0,
     ) -> None:
         super().__init__()
@@ -40,7 +40,7 @@ class MobileOneBlock(nn.Module):
         self.identity: nn.BatchNorm2d | None = None
         self.conv_kxk: nn.ModuleList | None = None
         self.conv_scale: ConvNormAct | None = None
-        if inference_mode:
+        if deploy:
             self.reparam_conv = self._make_fused_conv()
         else:
             if in_chs == out_chs and stride == 1:

@@ -24,7 +24,7 @@ def reparameterize_model(model: M, inplace: bool = False) -> M:
     """Fold every train-time branch and BatchNorm into single convs; return the model in eval mode.
 
     Calls ``reparameterize()`` on every module that has it (the one method name blocks use). Running
-    statistics are used, so the model is switched to eval first. Idempotent: a fused model is unchanged.
+    statistics are used, so the model is switched to eval first. Idempotent: a deploy-form model is unchanged.
     """
     if not inplace:
         model = copy.deepcopy(model)

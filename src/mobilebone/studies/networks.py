@@ -58,7 +58,7 @@ class Unit:
 
     kind: str = "conv"
     branches: int = 4
-    inference_mode: bool = False
+    deploy: bool = False
 
     def conv(
         self, in_chs: int, out_chs: int, kernel_size: int, stride: int = 1, groups: int = 1
@@ -72,7 +72,7 @@ class Unit:
                 stride,
                 groups,
                 self.branches,
-                inference_mode=self.inference_mode,
+                deploy=self.deploy,
             )
         return ConvNormAct(in_chs, out_chs, kernel_size, stride, groups)
 
@@ -121,7 +121,7 @@ class StudyNet(nn.Module):
         skip: bool = False,
         unit: str = "conv",
         branches: int = 4,
-        inference_mode: bool = False,
+        deploy: bool = False,
         num_classes: int = 1000,
         in_chans: int = 3,
     ) -> None:
@@ -131,9 +131,9 @@ class StudyNet(nn.Module):
         if unit == "mobileone" and act != "relu":
             raise ValueError("MobileOne units use ReLU only; build unit='conv' for other activations")
         self.in_chans, self.num_classes = in_chans, num_classes
-        spec = Unit(unit, branches, inference_mode)
+        spec = Unit(unit, branches, deploy)
         # The MobileOne stem unit has a single conv branch (k = 1, Apple's ml-mobileone mobileone.py, stage0).
-        self.stem = Unit(unit, 1, inference_mode).conv(in_chans, STEM_CHS, 3, 2)
+        self.stem = Unit(unit, 1, deploy).conv(in_chans, STEM_CHS, 3, 2)
         self.stem_act = spec.act(act, STEM_CHS)
         blocks, chs = [], STEM_CHS
         for out_chs, stride in BLOCKS:

@@ -73,7 +73,7 @@ def _evaluate(model: nn.Module, detection: bool, cfg: SyntheticRunConfig) -> dic
 
 
 def run_synthetic(cfg: SyntheticRunConfig) -> dict[str, Any]:
-    """Train ``cfg.model`` from scratch for at most ``cfg.minutes``; score it, then its fused form."""
+    """Train ``cfg.model`` from scratch for at most ``cfg.minutes``; score it, then its deploy form."""
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     entry = get_task_entry(cfg.model)

@@ -32,7 +32,7 @@ pw_proj}.{conv.weight,bn.*}``
 The ConvBnAct rename ``bn1`` → ``bn`` applies only to blocks whose timm module has a ``conv`` tensor
 directly (ConvBnAct); a FusedIB's ``bn1``/``bn2`` map to ``conv_exp.bn``/``conv_pwl.bn``.
 
-Deploy form (``inference_mode=True`` / ``reparameterize_model``): every ``*.bn`` and ``attn.*.norm``
+Deploy form (``deploy=True`` / ``reparameterize_model``): every ``*.bn`` and ``attn.*.norm``
 disappears and its conv gains ``.bias``; ``layer_scale.gamma`` is folded into ``pw_proj`` / ``attn.output.proj``;
 the MQA pre-norm ``norm`` is folded into ``attn.query.proj`` (and ``attn.{key,value}.proj`` without K/V
 down-sampling), which gain a bias; with K/V down-sampling it survives as ``kv_norm.{scale,shift}``.

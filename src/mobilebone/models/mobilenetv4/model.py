@@ -40,7 +40,7 @@ def _expanded(in_chs: int, expand: float) -> int:
 
 
 class MobileNetV4(Backbone):
-    """MobileNetV4 built from a ``MobileNetV4Spec``; ``inference_mode=True`` builds the deploy graph."""
+    """MobileNetV4 built from a ``MobileNetV4Spec``; ``deploy=True`` builds the deploy graph."""
 
     def __init__(
         self,
@@ -48,7 +48,7 @@ class MobileNetV4(Backbone):
         *,
         num_classes: int = 1000,
         in_chans: int = 3,
-        inference_mode: bool = False,
+        deploy: bool = False,
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
         attn_impl: str = "sdpa",
@@ -61,7 +61,7 @@ class MobileNetV4(Backbone):
         self.num_classes = num_classes
         self.drop_path_rate = drop_path_rate
         act = _ACTS[spec.act]
-        fused = inference_mode
+        fused = deploy
         self.stem = ConvNormAct(in_chans, spec.stem_chs, 3, 2, act_layer=act, fused=fused)
         self.feature_info = FeatureInfoList([FeatureInfo(spec.stem_chs, 2, "stem")])
 
@@ -97,7 +97,7 @@ class MobileNetV4(Backbone):
         self.drop = nn.Dropout(drop_rate)
         self.classifier: nn.Module = nn.Identity()
         self.reset_classifier(num_classes, global_pool)
-        if not inference_mode:
+        if not deploy:
             self._init_weights()
 
     def _block(
