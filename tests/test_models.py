@@ -163,7 +163,7 @@ def test_drop_path_is_active_only_in_training(name: str) -> None:
 def test_inference_mode_is_the_old_name_of_deploy() -> None:
     """Apple's ``inference_mode=True`` still builds the deploy form, with a FutureWarning naming ``deploy``."""
     with pytest.warns(FutureWarning, match="deploy="):
-        old = mobilebone.create_model("mobileone_s0", inference_mode=True)
-    new = mobilebone.create_model("mobileone_s0", deploy=True)
+        old = create_model("mobileone_s0", inference_mode=True)
+    new = create_model("mobileone_s0", deploy=True)
     assert old.state_dict().keys() == new.state_dict().keys()
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in old.modules())
