@@ -1,4 +1,4 @@
-"""Pure tensor math of structural reparameterization (MobileOne §3.1, REFERENCE §1.4).
+"""Pure tensor math of structural reparameterization (MobileOne, Vasu et al. 2023, arXiv 2206.04040 §3.1).
 
 Every function takes tensors or a BatchNorm and returns new tensors; nothing here touches a model.
 A train-time branch is always reduced to ``(kernel, bias)`` of one convolution, and branches are fused by
@@ -65,7 +65,7 @@ def fold_affine_into_conv1x1(
     """Fold a per-channel affine ``x·s + t`` that precedes an unpadded dense 1×1 conv into that conv.
 
     ``W(x·s + t) + b = (W·diag(s)) x + (W t + b)``. Exact only for 1×1 kernels without padding: a padded
-    conv would see the zero padding untransformed (REFERENCE §2.8, TOOLING.md "Numerics").
+    conv would see the zero padding untransformed (the border pixels would get ``b`` instead of ``W t + b``).
     """
     if weight.shape[-2:] != (1, 1) or weight.shape[1] != scale.numel():
         raise ValueError(
