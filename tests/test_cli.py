@@ -64,7 +64,10 @@ def test_python_dash_m_works() -> None:
 HEAVY = ("torch", "torchvision", "numpy", "onnx", "onnxruntime", "PIL", "safetensors", "timm", "rich")
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["list"], ["list", "--pretrained"], ["list", "mnv4*"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["list"], ["list", "--pretrained"], ["list", "mnv4*"], ["list", "--task", "detection"]],
+)
 def test_help_and_list_import_no_heavy_library(argv: list[str]) -> None:
     # Start-up time of a command-line tool: parsing, --help and listing must not import torch & co.
     code = (
@@ -79,3 +82,16 @@ def test_help_and_list_import_no_heavy_library(argv: list[str]) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "LOADED []"
+
+
+def test_list_task_models(capsys: pytest.CaptureFixture[str]) -> None:
+    """``list --task`` names every head on every backbone, and only that task's heads."""
+    from mobilebone import list_models
+
+    assert main(["list", "--task", "detection"]) == 0
+    detection = capsys.readouterr().out.split()
+    assert sorted(detection) == sorted(f"{h}_{b}" for h in ("ssdlite", "retinanet") for b in list_models())
+    assert main(["list", "--task", "segmentation", "lraspp_*"]) == 0
+    assert capsys.readouterr().out.split() == [f"lraspp_{b}" for b in sorted(list_models())]
+    assert main(["list", "--task", "detection", "nothing*"]) == 2
+    assert "no detection model matches" in capsys.readouterr().err

@@ -20,6 +20,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="list arch.tag weights with their eval preprocessing and Hugging Face Hub source",
     )
+    parser.add_argument(
+        "--task",
+        choices=("classification", "detection", "segmentation"),
+        default="classification",
+        help="list the backbones (classification, the default) or the detection / segmentation models",
+    )
     parser.set_defaults(func=run)
 
 
@@ -65,6 +71,18 @@ def run(args: argparse.Namespace) -> int:
     """Print one name per line, or with ``--pretrained`` a table of tags, preprocessing and source."""
     from mobilebone import list_models
 
+    if args.task != "classification":
+        if args.pretrained:
+            raise ValueError(
+                "--pretrained lists backbone weights; task models have none published (drop --task)"
+            )
+        from mobilebone.tasks.registry import list_task_models
+
+        names = list_task_models(args.task, args.pattern)
+        if not names:
+            raise ValueError(f"no {args.task} model matches {args.pattern!r}")
+        print("\n".join(names))
+        return 0
     names = list_models(args.pattern, pretrained=args.pretrained)
     if not names:
         raise ValueError(f"no model matches {args.pattern!r}")

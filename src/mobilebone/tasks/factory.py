@@ -20,7 +20,7 @@ def _build(
     if unknown:
         allowed = ", ".join(entry.head.options) or "none"
         raise ValueError(f"{entry.head.name} models take no option {unknown}; options: {allowed}")
-    model = entry.head.builder(entry.backbone, num_classes, weights=backbone_weights, **kw)
+    model = entry.head.build(entry.backbone, num_classes, weights=backbone_weights, **kw)
     model.task_name = entry.name  # type: ignore[assignment]
     model.num_classes = num_classes  # type: ignore[assignment]
     model.input_size = kw.get("size", entry.input_size)  # type: ignore[assignment]

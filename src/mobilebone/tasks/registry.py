@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from torch import nn
+from mobilebone.registry import list_models, resolve
+
+if TYPE_CHECKING:
+    from torch import nn
 
 Task = Literal["detection", "segmentation"]
 TASKS: tuple[Task, ...] = ("detection", "segmentation")
@@ -15,13 +17,20 @@ TASKS: tuple[Task, ...] = ("detection", "segmentation")
 
 @dataclass(frozen=True)
 class HeadKind:
-    """A head family: its task, default square input size and builder ``(backbone, num_classes, **kw)``."""
+    """A head family: its task, default square input size and builder ``(backbone, num_classes, **kw)``.
+
+    ``builder`` is ``"module:function"``, imported only when a model is built, so listing names needs no torch.
+    """
 
     name: str
     task: Task
     input_size: int
-    builder: Callable[..., nn.Module]
+    builder: str
     options: tuple[str, ...] = ()  # keyword options the builder accepts besides weights
+
+    def build(self, backbone: str, num_classes: int, **kwargs: object) -> nn.Module:
+        """Build this head on ``backbone`` (resolving the builder on first use)."""
+        return resolve(self.builder)(backbone, num_classes, **kwargs)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -42,14 +51,13 @@ class TaskEntry:
 
 
 def _heads() -> dict[str, HeadKind]:
-    from mobilebone.tasks.detection import build_retinanet, build_ssdlite
-    from mobilebone.tasks.segmentation import build_deeplabv3, build_lraspp
-
     kinds = (
-        HeadKind("ssdlite", "detection", 320, build_ssdlite, ("size",)),
-        HeadKind("retinanet", "detection", 384, build_retinanet, ("size",)),
-        HeadKind("deeplabv3", "segmentation", 512, build_deeplabv3, ("aux_loss",)),
-        HeadKind("lraspp", "segmentation", 512, build_lraspp),
+        HeadKind("ssdlite", "detection", 320, "mobilebone.tasks.detection:build_ssdlite", ("size",)),
+        HeadKind("retinanet", "detection", 384, "mobilebone.tasks.detection:build_retinanet", ("size",)),
+        HeadKind(
+            "deeplabv3", "segmentation", 512, "mobilebone.tasks.segmentation:build_deeplabv3", ("aux_loss",)
+        ),
+        HeadKind("lraspp", "segmentation", 512, "mobilebone.tasks.segmentation:build_lraspp"),
     )
     return {kind.name: kind for kind in kinds}
 
@@ -58,8 +66,6 @@ HEADS: dict[str, HeadKind] = _heads()
 
 
 def _entries() -> dict[str, TaskEntry]:
-    from mobilebone import list_models
-
     return {
         f"{head.name}_{backbone}": TaskEntry(f"{head.name}_{backbone}", head, backbone)
         for head in HEADS.values()
