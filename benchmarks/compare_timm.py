@@ -38,8 +38,8 @@ import torch
 from mobilebone import create_model, reparameterize_model
 from mobilebone.analysis.environment import capture_environment
 from mobilebone.analysis.runtimes import Prepared, prepare
-from mobilebone.analysis.timing import time_calls, time_interleaved
 from mobilebone.analysis.zoo import timm_entry
+from mobilebone.timing import time_calls, time_interleaved
 
 PAIRS = {"MobileOne-S0": ("mobileone_s0", "mobileone_s0"), "MNv4-Conv-S": ("mobilenetv4_conv_small",) * 2}
 CONTESTANTS = ("ours-ort", "timm-ort", "ours-eager", "timm-eager")

@@ -39,10 +39,10 @@ from mobilebone.analysis.runtimes import (
     default_runtime,
 )
 from mobilebone.analysis.sweep import Sweep, SweepSettings
-from mobilebone.analysis.timing import time_calls, time_interleaved
 from mobilebone.analysis.zoo import ZooEntry, default_models, resolve_models, timm_available, zoo
 from mobilebone.cli.common import resolve_runtimes
 from mobilebone.cli.main import main
+from mobilebone.timing import time_calls, time_interleaved
 
 HAS_ORT = "onnxruntime" in available_runtimes()
 HAS_CUDA = torch.cuda.is_available()
@@ -99,7 +99,7 @@ def test_time_calls_counts_warmup_and_runs() -> None:
 
 
 def test_time_cap_stops_early_but_keeps_a_minimum() -> None:
-    from mobilebone.analysis.timing import MIN_TIMED_RUNS
+    from mobilebone.timing import MIN_TIMED_RUNS
 
     # A cap already passed after the first run: exactly the minimum number of runs is done.
     samples = time_calls(lambda: None, runs=10_000_000, warmup=0, max_seconds=1e-9)

@@ -212,3 +212,22 @@ def test_cli_push_hub(tmp_path: Path, monkeypatch: Any, capsys: Any) -> None:
     assert main(["push-hub", str(tmp_path / "missing"), "me/x"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("mobilebone push-hub: error:") and err.count("\n") == 1
+
+
+def test_hf_hub_name_keeps_the_callers_arguments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``create_model("hf-hub:…", num_classes=…, features_only=…)`` honours the caller like a registry name."""
+    import huggingface_hub
+
+    from mobilebone import create_model
+    from mobilebone.hub_publish import save_for_hub
+
+    folder = save_for_hub(create_model("mobileone_s0", num_classes=7), tmp_path / "repo", repo_id="me/s0")
+
+    def fake_download(repo_id: str, filename: str, **_: Any) -> str:
+        return str(folder / filename)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    assert create_model("hf-hub:me/s0").num_classes == 7
+    assert create_model("hf-hub:me/s0", num_classes=3).num_classes == 3
+    feats = create_model("hf-hub:me/s0", features_only=True, out_indices=(1,))
+    assert [f.shape[1] for f in feats(torch.rand(1, 3, 64, 64))] == [feats.feature_info.channels()[0]]

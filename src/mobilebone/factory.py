@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from torch import nn
 
+from mobilebone.checkpoints.hub import HUB_PREFIX
 from mobilebone.models.contract import Backbone, FeatureExtractor
 from mobilebone.registry import ModelEntry, PretrainedTag, get_entry, list_models, pretrained_cfg
 
@@ -45,17 +46,22 @@ def create_model(
 
         warnings.warn("inference_mode= is now deploy=", FutureWarning, stacklevel=2)
         deploy = bool(kwargs.pop("inference_mode"))
-    if name.startswith("hf-hub:"):
-        from mobilebone.hub_publish import create_from_hub
+    if name.startswith(HUB_PREFIX):
+        from mobilebone.checkpoints.hub import fetch_hub_repo
 
-        return create_from_hub(
-            name,
-            features_only=features_only,
-            out_indices=out_indices,
-            feature_cls=feature_cls,
+        repo = fetch_hub_repo(name)
+        model = create_model(
+            repo.architecture,
+            pretrained=str(repo.weights),
+            num_classes=repo.num_classes if num_classes is None else num_classes,
+            in_chans=in_chans,
             deploy=deploy,
+            global_pool=global_pool,
+            drop_path_rate=drop_path_rate,
             **kwargs,
         )
+        cast(Backbone, model).pretrained_cfg.update(repo.pretrained_cfg)
+        return FeatureExtractor(cast(Backbone, model), out_indices, feature_cls) if features_only else model
     if global_pool is not None:
         kwargs["global_pool"] = global_pool
     entry = get_entry(name)

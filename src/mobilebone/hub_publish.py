@@ -14,17 +14,17 @@ import csv
 import json
 import re
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # torch is imported by the functions that need it: the CLI starts without it
     from torch import Tensor, nn
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
+from mobilebone.checkpoints.hub import HUB_CONFIG_FILE as CONFIG_FILE
+from mobilebone.checkpoints.tags import HUB_FILENAME as WEIGHTS_FILE
+
 CARD_FILE = "README.md"
-HUB_PREFIX = "hf-hub:"
 # pretrained_cfg keys that describe where weights came from, not what they need (timm drops them too).
 _SOURCE_KEYS = ("hf_hub_id", "hf_hub_filename", "file", "url", "source", "architecture", "tag")
 
@@ -225,37 +225,3 @@ def push_to_hub(
         url = api.create_repo(repo_id, private=private, exist_ok=True)
         api.upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message=commit_message)
     return str(url)
-
-
-def _download(repo_id: str, filename: str) -> Path:
-    from huggingface_hub import hf_hub_download
-
-    return Path(hf_hub_download(repo_id=repo_id, filename=filename))
-
-
-def create_from_hub(
-    name: str, *, download: Callable[[str, str], Path] | None = None, **kwargs: Any
-) -> nn.Module:
-    """``create_model("hf-hub:owner/name", ...)``: build the repository's architecture and load its weights."""
-    from mobilebone.factory import create_model
-
-    repo_id = name[len(HUB_PREFIX) :]
-    if repo_id.count("/") != 1:
-        raise ValueError(f"expected hf-hub:owner/name, got {name!r}")
-    fetch = download or _download
-    config = json.loads(fetch(repo_id, CONFIG_FILE).read_text(encoding="utf-8"))
-    arch = config.get("architecture")
-    if not isinstance(arch, str):
-        raise ValueError(f"{repo_id}/{CONFIG_FILE} names no architecture; is it a timm-layout repository?")
-    weights = fetch(repo_id, WEIGHTS_FILE)
-    kwargs.setdefault("num_classes", int(config.get("num_classes", 1000)))
-    features_only = bool(kwargs.pop("features_only", False))
-    out_indices = kwargs.pop("out_indices", None)
-    feature_cls = kwargs.pop("feature_cls", None)
-    from mobilebone.models.contract import Backbone, FeatureExtractor
-
-    model = create_model(arch, pretrained=str(weights), **kwargs)
-    assert isinstance(model, Backbone)
-    cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in config.get("pretrained_cfg", {}).items()}
-    model.pretrained_cfg.update({**cfg, "architecture": arch, "hf_hub_id": repo_id, "source": "hf-hub"})
-    return FeatureExtractor(model, out_indices, feature_cls) if features_only else model

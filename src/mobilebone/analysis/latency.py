@@ -25,7 +25,7 @@ from mobilebone.analysis.runtimes import (
     scratch_dir,
     torch_threads,
 )
-from mobilebone.analysis.timing import time_calls
+from mobilebone.timing import time_calls
 
 __all__ = ["LatencyResult", "available_runtimes", "measure_latency", "time_calls"]
 

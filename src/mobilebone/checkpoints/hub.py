@@ -13,7 +13,9 @@ and the local-file alternative: ``pretrained=PATH`` in Python, ``--weights PATH`
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
@@ -128,3 +130,40 @@ def load_pretrained(model: nn.Module, name: str, pretrained: bool | str) -> nn.M
         cfg["num_classes"] = model_classes
         current.update(cfg)
     return model
+
+
+HUB_PREFIX = "hf-hub:"
+HUB_CONFIG_FILE = "config.json"
+
+
+@dataclass(frozen=True)
+class HubRepo:
+    """A timm-layout Hugging Face Hub repository, downloaded: what ``create_model("hf-hub:…")`` builds."""
+
+    repo_id: str
+    architecture: str
+    num_classes: int
+    weights: Path
+    pretrained_cfg: dict[str, Any]
+
+
+def fetch_hub_repo(name: str) -> HubRepo:
+    """Download ``config.json`` and ``model.safetensors`` of ``"hf-hub:owner/name"`` (cached by huggingface_hub)."""
+    import json
+
+    from huggingface_hub import hf_hub_download
+
+    repo_id = name[len(HUB_PREFIX) :]
+    if repo_id.count("/") != 1:
+        raise ValueError(f"expected hf-hub:owner/name, got {name!r}")
+    config_path = Path(hf_hub_download(repo_id=repo_id, filename=HUB_CONFIG_FILE))
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    arch = config.get("architecture")
+    if not isinstance(arch, str):
+        raise ValueError(
+            f"{repo_id}/{HUB_CONFIG_FILE} names no architecture; is it a timm-layout repository?"
+        )
+    weights = Path(hf_hub_download(repo_id=repo_id, filename=HUB_FILENAME))
+    cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in config.get("pretrained_cfg", {}).items()}
+    cfg.update({"architecture": arch, "hf_hub_id": repo_id, "source": "hf-hub"})
+    return HubRepo(repo_id, arch, int(config.get("num_classes", 1000)), weights, cfg)

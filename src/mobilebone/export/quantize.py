@@ -222,7 +222,7 @@ def interleaved_latency(
     models: dict[str, str | Path], x: Tensor, runs: int, threads: int | None = None, warmup: int = 20
 ) -> dict[str, list[float]]:
     """Per-run latencies (ms) of several ONNX models, interleaved run by run (``analysis.timing``)."""
-    from mobilebone.analysis.timing import time_interleaved
+    from mobilebone.timing import time_interleaved
 
     sessions: dict[str, Any] = {k: ort_session(p, threads) for k, p in models.items()}
     feeds = {k: {s.get_inputs()[0].name: x.numpy()} for k, s in sessions.items()}
