@@ -309,3 +309,23 @@ def test_registry_top1_agrees_with_the_accuracy_data() -> None:
         assert tag.top1 == pytest.approx(timm_rows[key], abs=0.01), tag.name
         checked += 1
     assert checked >= 5  # at least the five MobileOne tags carry a published top-1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["pareto", "--threads", "1000"], "--threads 1000 is more than"),
+        (["pareto", "--threads", "0"], "--threads must be >= 1"),
+        (["roofline", "mobileone_s0", "--threads", "1000"], "--threads 1000 is more than"),
+        (["roofline", "mobileone_s0", "--input-size", "100000"], "--input-size must be between 32 and 2048"),
+        (["roofline", "mobileone_s0", "--input-size", "8"], "--input-size must be between 32 and 2048"),
+    ],
+)
+def test_threads_and_sizes_are_bounded_like_every_command(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mobilebone.cli.main import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

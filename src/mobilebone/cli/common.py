@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mobilebone.analysis.environment import usable_cores
 from mobilebone.limits import MAX_INPUT_SIZE, MIN_INPUT_SIZE
 
 if TYPE_CHECKING:
@@ -63,13 +64,6 @@ def at_least(flag: str, value: int | float, minimum: int | float) -> None:
     """Raise a one-line ``ValueError`` naming ``flag`` unless ``value >= minimum``."""
     if value < minimum:
         raise ValueError(f"{flag} must be >= {minimum:g}, got {value:g}")
-
-
-def usable_cores() -> int:
-    """Logical cores this process may run on (its affinity mask where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def check_threads(value: int | None, flag: str = "--threads") -> int:

@@ -135,15 +135,13 @@ def collect(args: argparse.Namespace, console: Any) -> tuple[list[Any], list[Any
 def _measure(args: argparse.Namespace, entries: list[Any], console: Any) -> str:
     from pathlib import Path
 
-    from mobilebone.analysis.environment import usable_cores
     from mobilebone.analysis.pareto import measure_rows
-    from mobilebone.cli.common import at_least, resolve_runtimes
+    from mobilebone.cli.common import at_least, check_threads, resolve_runtimes
 
     at_least("--runs", args.runs, 1)
     at_least("--warmup", args.warmup, 0)
     at_least("--max-seconds", args.max_seconds, 0)
-    threads = args.threads if args.threads is not None else usable_cores()
-    at_least("--threads", threads, 1)
+    threads = check_threads(args.threads)
     runtimes = resolve_runtimes(args.runtimes)
     out = Path(args.out) / BENCH_SUBDIR
     console.print(

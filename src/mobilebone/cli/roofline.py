@@ -55,15 +55,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _hardware(args: argparse.Namespace) -> Any:
-    from mobilebone.analysis.environment import usable_cores
     from mobilebone.analysis.roofline import Hardware, measure_hardware
+    from mobilebone.cli.common import check_threads
 
     for flag, value in (("--peak-gmacs", args.peak_gmacs), ("--bandwidth-gbs", args.bandwidth_gbs)):
         if value is not None and not value > 0:
             raise ValueError(f"{flag} must be > 0, got {value:g}")
     if args.peak_gmacs and args.bandwidth_gbs:
         return Hardware("given", args.peak_gmacs * 1e9, args.bandwidth_gbs * 1e9)
-    measured = measure_hardware(args.threads or usable_cores())
+    measured = measure_hardware(check_threads(args.threads))
     return Hardware(
         "this CPU (measured)" if not (args.peak_gmacs or args.bandwidth_gbs) else "this CPU, partly given",
         args.peak_gmacs * 1e9 if args.peak_gmacs else measured.peak_macs,
@@ -97,11 +97,12 @@ def run(args: argparse.Namespace) -> int:
     from mobilebone.analysis.roofline import predict_seconds
     from mobilebone.analysis.roofline_plot import plot_layers
     from mobilebone.analysis.zoo import resolve_models, zoo
+    from mobilebone.cli.common import check_input_size, check_threads
     from mobilebone.cli.common import console as make_console
 
+    check_input_size(args.input_size)
+    check_threads(args.threads)
     console = make_console()
-    if args.input_size is not None and args.input_size < 32:
-        raise ValueError(f"--input-size must be >= 32, got {args.input_size}")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a folder")
