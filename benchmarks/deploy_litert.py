@@ -40,7 +40,7 @@ def main() -> None:
             with torch.inference_mode():
                 expected = model(images)
             errors = [
-                check_parity(spec.name, engine.infer(images[i : i + 1]), expected[i : i + 1], spec.tolerance)
+                check_parity(spec.name, engine.infer(images[i : i + 1]), expected[i : i + 1], spec.rtol)
                 for i in range(2)
             ]
         results[name] = {"input": [1, 3, 64, 64], "max_relative_error": errors}

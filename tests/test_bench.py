@@ -5,6 +5,7 @@ No timing is asserted: these tests check the statistics, the bookkeeping and the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -220,6 +221,77 @@ def test_adding_a_runtime_is_one_table_entry(
         assert "eager-again=eagerunderanothername" in "".join(capsys.readouterr().out.split())
 
 
+def test_adding_a_deploy_runtime_is_one_table_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An entry with a ``build`` is timed by bench (built, checked on x) and is a ``deploy`` candidate."""
+    from mobilebone.analysis.runtimes import RuntimeSpec, deploy_runtimes
+    from mobilebone.deploy.engine import Engine
+    from mobilebone.deploy.search import _resolve
+
+    def build(
+        model: nn.Module, x: torch.Tensor, calibration: torch.Tensor, threads: int, workdir: Path
+    ) -> Engine:
+        assert calibration.shape[1:] == x.shape[1:]  # int8 builders calibrate on images of x's size
+        return Engine("eager-built", "fp32", lambda batch: model(batch), info={"built": True})
+
+    spec = RuntimeSpec(
+        "eager-built", "cpu", "fp32", "eager, built", lambda: True, None, CPU_RTOL, build=build, install="-"
+    )
+    monkeypatch.setitem(RUNTIMES, spec.name, spec)
+    assert spec in deploy_runtimes() and spec in _resolve(None) and check_runtime(spec.name) == spec.name
+    result = measure_latency(tiny_convnet(), runtime=spec.name, input_shape=(1, 3, 16, 16), runs=2, warmup=0)
+    assert result.info["built"] and result.info["parity_error"] <= CPU_RTOL == result.info["parity_rtol"]
+
+    def wrong(
+        model: nn.Module, x: torch.Tensor, calibration: torch.Tensor, threads: int, workdir: Path
+    ) -> Engine:
+        return Engine("eager-built", "fp32", lambda batch: model(batch) + 1.0)
+
+    monkeypatch.setitem(RUNTIMES, spec.name, dataclasses.replace(spec, build=wrong))
+    with pytest.raises(RuntimeMismatch, match="eager-built output differs"):
+        measure_latency(tiny_convnet(), runtime=spec.name, input_shape=(1, 3, 16, 16), runs=2, warmup=0)
+
+
+def test_every_deploy_runtime_is_a_bench_runtime() -> None:
+    """One table: deploy's candidates are exactly the CPU entries that build, each with an install hint."""
+    from mobilebone.deploy import DEPLOY_RUNTIME_NAMES
+
+    assert tuple(n for n, s in RUNTIMES.items() if s.device == "cpu" and s.build) == DEPLOY_RUNTIME_NAMES
+    for name in ("onnxruntime", "onnxruntime-int8", "openvino", "openvino-int8", "executorch-xnnpack"):
+        assert name in DEPLOY_RUNTIME_NAMES and RUNTIMES[name].install
+
+
+@pytest.mark.parametrize("name", ["openvino-int8", "executorch-xnnpack"])
+def test_cli_bench_times_a_deploy_runtime(name: str, tmp_path: Path) -> None:
+    if not RUNTIMES[name].available():
+        pytest.skip(f"{name} not installed here ({RUNTIMES[name].install})")
+    out = tmp_path / "r"
+    argv = [
+        "bench",
+        "--models",
+        "mobileone_s0",
+        "--runs",
+        "2",
+        "--warmup",
+        "0",
+        "--runtimes",
+        f"eager,{name}",
+    ]
+    assert main([*argv, "--threads", "1", "--input-size", "32", "--out", str(out)]) == 0
+    rows = read_json(out / "results.json")["rows"]
+    (row,) = [r for r in rows if r["runtime"] == name]
+    assert row["status"] == "ok" and row["runs"] == 2
+    assert row["info"]["parity_error"] <= RUNTIMES[name].rtol
+
+
+def test_cli_bench_unavailable_runtime_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(RUNTIMES, "litert", dataclasses.replace(RUNTIMES["litert"], available=lambda: False))
+    assert main(["bench", "--runtimes", "eager,litert", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "runtime 'litert' is not available here" in err and len(err.strip().splitlines()) == 1
+
+
 def test_the_help_of_every_command_comes_from_the_table(capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (["bench", "--help"], ["study", "blocks", "--help"]):
         with pytest.raises(SystemExit):
@@ -359,6 +431,15 @@ def test_a_sweep_times_at_its_thread_count(tmp_path: Path) -> None:
 # --- runtimes: CPU default, GPU only when asked --------------------------------------------------------
 
 
+def _core(name: str) -> bool:
+    """Entries that need only torch, a GPU or ONNX Runtime (the other deploy runtimes need their own packages)."""
+    return RUNTIMES[name].build is None or name.startswith("onnxruntime")
+
+
+def _core_available() -> list[str]:
+    return [n for n in available_runtimes() if _core(n)]
+
+
 def _fake_machine(monkeypatch: pytest.MonkeyPatch, *, gpu: bool, providers: list[str]) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
     monkeypatch.setattr(runtimes_module, "_ort_providers", lambda: providers)
@@ -368,7 +449,7 @@ def test_with_a_gpu_every_runtime_is_available_but_auto_stays_on_the_cpu(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _fake_machine(monkeypatch, gpu=True, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
-    assert available_runtimes() == list(RUNTIMES)
+    assert _core_available() == [n for n in RUNTIMES if _core(n)]
     assert default_runtime() == "onnxruntime" and check_runtime("auto") == "onnxruntime"
     assert check_runtime("cuda") == "cuda" and check_runtime("onnxruntime-cuda") == "onnxruntime-cuda"
     assert resolve_runtimes(["auto"]) == ("onnxruntime",)  # what plain `mobilebone bench` times
@@ -377,12 +458,18 @@ def test_with_a_gpu_every_runtime_is_available_but_auto_stays_on_the_cpu(
 
 def test_without_a_gpu_the_gpu_runtimes_are_clear_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_machine(monkeypatch, gpu=False, providers=["CPUExecutionProvider"])
-    assert available_runtimes() == ["eager", "compile", "onnxruntime", "onnxruntime-int8"]
+    assert _core_available() == [
+        "eager",
+        "compile",
+        "onnxruntime",
+        "onnxruntime-int8",
+        "onnxruntime-int8-tuned",
+    ]
     for name in ("cuda", "onnxruntime-cuda"):
         with pytest.raises(ValueError, match=f"runtime '{name}' is not available here; available: eager"):
             check_runtime(name)
     _fake_machine(monkeypatch, gpu=True, providers=[])  # a GPU but no ONNX Runtime: auto is eager, not cuda
-    assert available_runtimes() == ["eager", "compile", "cuda"] and default_runtime() == "eager"
+    assert _core_available() == ["eager", "compile", "cuda"] and default_runtime() == "eager"
 
 
 @pytest.mark.filterwarnings("ignore:Specified provider 'CUDAExecutionProvider'")

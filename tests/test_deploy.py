@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import mobilebone
-from mobilebone.analysis.runtimes import RuntimeMismatch
+from mobilebone.analysis.runtimes import RuntimeMismatch, prepare
 from mobilebone.deploy import DEPLOY_RUNTIMES, get_runtime, search
 from mobilebone.deploy.engine import Engine, check_parity
 from mobilebone.deploy.report import CHOSEN, REJECTED, UNAVAILABLE
@@ -44,14 +44,12 @@ def test_runtime_artifact_matches_torch(spec, deploy_model, tmp_path) -> None:
     with torch.inference_mode():
         expected = deploy_model(images)
     for i in range(2):
-        check_parity(spec.name, engine.infer(images[i : i + 1]), expected[i : i + 1], spec.tolerance)
+        check_parity(spec.name, engine.infer(images[i : i + 1]), expected[i : i + 1], spec.rtol)
 
 
 def test_prepare_checks_and_times(deploy_model, tmp_path) -> None:
     """The analysis-style adapter: built, checked on x, a zero-argument call to time."""
-    from mobilebone.deploy.runtimes import prepare_onnxruntime_int8
-
-    prepared = prepare_onnxruntime_int8(deploy_model, torch.randn(1, 3, *SIZE), 1, tmp_path)
+    prepared = prepare("onnxruntime-int8-tuned", deploy_model, torch.randn(1, 3, *SIZE), 1, tmp_path)
     assert prepared.precision == "int8" and 0 < prepared.info["parity_error"] <= prepared.info["parity_rtol"]
     assert prepared.run() is not None
 
@@ -72,13 +70,15 @@ def _fake(name: str, infer, precision: str = "fp32", tolerance: float = 1e-4):
     def build(model, x, calibration, threads, workdir) -> Engine:
         return Engine(name, precision, infer, artifacts=[])
 
-    return dataclasses.replace(get_runtime("onnxruntime"), name=name, build=build, tolerance=tolerance)
+    return dataclasses.replace(
+        get_runtime("onnxruntime"), name=name, prepare=None, build=build, rtol=tolerance
+    )
 
 
 def test_prepare_raises_on_mismatch(deploy_model, tmp_path) -> None:
     spec = _fake("broken", lambda x: torch.zeros(1, 10))
     with pytest.raises(RuntimeMismatch, match="broken output differs"):
-        spec.prepare(deploy_model, torch.randn(1, 3, *SIZE), 1, tmp_path)
+        prepare(spec, deploy_model, torch.randn(1, 3, *SIZE), 1, tmp_path)
 
 
 def _images() -> tuple[torch.Tensor, torch.Tensor]:

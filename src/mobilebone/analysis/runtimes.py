@@ -2,16 +2,18 @@
 
 Every runtime except eager first checks that it computes what PyTorch eager computes (an exported or
 compiled graph that is fast but wrong is not a result), then hands back the call to time. Adding a
-runtime is adding one ``RuntimeSpec`` to ``RUNTIMES``: ``bench``, ``study`` and ``export`` take their
-names, ``--help`` text and availability from this table.
+runtime is adding one ``RuntimeSpec`` to ``RUNTIMES``: ``bench``, ``study``, ``export`` and ``deploy``
+take their names, ``--help`` text and availability from this table. Entries with a ``build`` (a CPU
+runtime that writes a deployable artifact, calibrated on images when int8) are ``deploy``'s candidates.
 
 This module imports no heavy library at import time (the CLI builds its ``--help`` from it); torch,
-numpy and onnxruntime are imported inside the functions that run a model.
+numpy, onnxruntime and the ``mobilebone.deploy`` builders are imported inside the functions that run a model.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import importlib.util
 import tempfile
 from collections.abc import Callable, Iterator
@@ -22,14 +24,21 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
+    from mobilebone.deploy.engine import Engine
+
 # Tolerances of the parity checks (max |a - b| / max |b|). fp32 graph rewrites reorder sums (~1e-6);
 # cuDNN may use TF32 for convolutions by default, which is ~1e-3.
 CPU_RTOL = 1e-4
 CUDA_RTOL = 1e-2
-# int8 logits of a random-init model on a random input differ from fp32 by a few per cent of their range
-# (uint8 activations carry ~2.5 significant digits, accumulated over every layer); 0.25 still refuses a
-# graph that is wrong rather than rounded (a wrong graph is off by O(1)).
-INT8_RTOL = 0.25
+# bfloat16 keeps 8 mantissa bits (~4e-3 per op, accumulated over ~50 layers).
+BF16_RTOL = 5e-2
+# int8 logits of a random-init model differ from fp32 by a few per cent of their range (uint8 activations
+# carry ~2.5 significant digits, accumulated over every layer), more on small inputs; 0.5 still refuses a
+# graph that is wrong rather than rounded. Whether int8 keeps the *decisions* is measured separately
+# (``deploy``: top-1 agreement on held-out images).
+INT8_RTOL = 0.5
+# Images an int8 ``build`` calibrates on when timed by ``prepare`` (generated, of the input's size).
+DEFAULT_CALIBRATION_IMAGES = 16
 
 
 class RuntimeMismatch(ValueError):
@@ -46,6 +55,7 @@ class Prepared:
 
 
 PrepareFn = Callable[["nn.Module", "Tensor", int, Path], Prepared]
+Builder = Callable[["nn.Module", "Tensor", "Tensor", int, Path], "Engine"]
 
 
 @dataclass(frozen=True)
@@ -54,16 +64,21 @@ class RuntimeSpec:
 
     ``prepare(model, x, threads, workdir)`` gets the model in the form to time (deploy or train-time, eval
     mode) and the fixed input, and returns the call to time after checking the runtime's output against
-    PyTorch eager within ``rtol`` (``None``: this runtime *is* the reference, nothing to check).
+    PyTorch eager within ``rtol`` (``None``: this runtime *is* the reference, nothing to check). ``None``
+    means: built with ``build`` and checked the same way. ``build(model, x, calibration, threads, workdir)``
+    writes the deployable artifact (int8 ones calibrated on ``calibration``) and returns its ``Engine``;
+    ``install`` says what makes the runtime available.
     """
 
     name: str
     device: str  # "cpu" or "cuda"
-    precision: str  # "fp32" or "int8"
+    precision: str  # "fp32", "bf16" or "int8"
     help: str
     available: Callable[[], bool]
-    prepare: PrepareFn
+    prepare: PrepareFn | None
     rtol: float | None
+    build: Builder | None = None
+    install: str = ""
 
 
 # --- availability ---------------------------------------------------------------------------------------
@@ -246,6 +261,35 @@ def _prepare_cuda(model: nn.Module, x: Tensor, threads: int, workdir: Path) -> P
     return Prepared(run, info=info | _parity(RUNTIMES["cuda"], run(), expected))
 
 
+def _prepare_built(spec: RuntimeSpec, model: nn.Module, x: Tensor, threads: int, workdir: Path) -> Prepared:
+    """Build ``spec``'s artifact (int8: calibrated on generated images of ``x``'s size), check it on ``x``, time it."""
+    from mobilebone.export.calibration import generated_images
+
+    assert spec.build is not None
+    size = (int(x.shape[-2]), int(x.shape[-1]))
+    calibration = generated_images(DEFAULT_CALIBRATION_IMAGES, {}, size, seed=1)
+    engine = spec.build(model, x, calibration, threads, workdir)
+    info = dict(engine.info) | _parity(spec, engine.infer(x), eager_output(model, x))
+    return Prepared(lambda: engine.infer(x), precision=spec.precision, info=info)
+
+
+def _deploy(module: str, function: str) -> Any:
+    """``mobilebone.deploy.<module>.<function>``, imported on first call (it imports torch and the runtime)."""
+
+    def call(*args: Any) -> Any:
+        return getattr(importlib.import_module(f"mobilebone.deploy.{module}"), function)(*args)
+
+    call.__doc__ = f"mobilebone.deploy.{module}.{function}, imported on use."
+    return call
+
+
+def _installed(*modules: str) -> Callable[[], bool]:
+    """Availability as "these packages are importable" (no import needed to know)."""
+    return lambda: all(importlib.util.find_spec(m) is not None for m in modules)
+
+
+_DEPLOY_EXTRA = "pip install 'mobilebone[deploy]'"
+
 # --- the table --------------------------------------------------------------------------------------------
 
 RUNTIMES: dict[str, RuntimeSpec] = {
@@ -277,6 +321,8 @@ RUNTIMES: dict[str, RuntimeSpec] = {
             _ort_cpu,
             _prepare_ort,
             CPU_RTOL,
+            build=_deploy("onnxruntime", "build_fp32"),
+            install="pip install onnxruntime",
         ),
         RuntimeSpec(
             "onnxruntime-int8",
@@ -286,6 +332,85 @@ RUNTIMES: dict[str, RuntimeSpec] = {
             _ort_cpu,
             _prepare_ort_int8,
             INT8_RTOL,
+            build=_deploy("onnxruntime", "build_int8"),
+            install="pip install onnxruntime",
+        ),
+        RuntimeSpec(
+            "onnxruntime-int8-tuned",
+            "cpu",
+            "int8",
+            "ONNX Runtime int8, calibration method chosen and the most sensitive layers kept float32",
+            _ort_cpu,
+            None,
+            INT8_RTOL,
+            build=_deploy("onnxruntime", "build_int8_tuned"),
+            install="pip install onnxruntime",
+        ),
+        RuntimeSpec(
+            "openvino",
+            "cpu",
+            "fp32",
+            "OpenVINO, float32 (INFERENCE_PRECISION_HINT=f32)",
+            _installed("openvino"),
+            None,
+            CPU_RTOL,
+            build=_deploy("openvino", "build_f32"),
+            install=_DEPLOY_EXTRA,
+        ),
+        RuntimeSpec(
+            "openvino-bf16",
+            "cpu",
+            "bf16",
+            "OpenVINO, bfloat16 (its silent default on CPUs with bf16 units; only where the CPU has them)",
+            _deploy("openvino", "bf16_available"),
+            None,
+            BF16_RTOL,
+            build=_deploy("openvino", "build_bf16"),
+            install="a CPU with AMX or AVX-512 BF16",
+        ),
+        RuntimeSpec(
+            "openvino-int8",
+            "cpu",
+            "int8",
+            "OpenVINO int8, quantized by NNCF (PERFORMANCE preset)",
+            _installed("openvino", "nncf"),
+            None,
+            INT8_RTOL,
+            build=_deploy("openvino", "build_int8"),
+            install=_DEPLOY_EXTRA,
+        ),
+        RuntimeSpec(
+            "executorch-xnnpack",
+            "cpu",
+            "fp32",
+            "ExecuTorch .pte, every op delegated to XNNPACK, float32",
+            _installed("executorch", "torchao"),
+            None,
+            CPU_RTOL,
+            build=_deploy("executorch", "build_fp32"),
+            install=_DEPLOY_EXTRA,
+        ),
+        RuntimeSpec(
+            "executorch-xnnpack-int8",
+            "cpu",
+            "int8",
+            "ExecuTorch .pte, XNNPACK delegate, int8 (pt2e with XNNPACKQuantizer, per-channel)",
+            _installed("executorch", "torchao"),
+            None,
+            INT8_RTOL,
+            build=_deploy("executorch", "build_int8"),
+            install=_DEPLOY_EXTRA,
+        ),
+        RuntimeSpec(
+            "litert",
+            "cpu",
+            "fp32",
+            "LiteRT (TFLite) via litert-torch, float32, XNNPACK delegate",
+            _installed("litert_torch", "ai_edge_litert"),
+            None,
+            CPU_RTOL,
+            build=_deploy("litert", "build_fp32"),
+            install="pip install 'mobilebone[litert]' (own venv)",
         ),
         RuntimeSpec(
             "onnxruntime-cuda",
@@ -313,6 +438,18 @@ AUTO = "auto"
 def available_runtimes() -> list[str]:
     """Runtimes usable here, in table order (``compile`` needs a C++ compiler at first call)."""
     return [spec.name for spec in RUNTIMES.values() if spec.available()]
+
+
+def deploy_runtimes() -> list[RuntimeSpec]:
+    """``deploy``'s candidates, in table order: the CPU entries that build a deployable artifact."""
+    return [spec for spec in RUNTIMES.values() if spec.device == "cpu" and spec.build is not None]
+
+
+def get_runtime(name: str) -> RuntimeSpec:
+    """The entry called ``name``; ``ValueError`` naming the choices otherwise."""
+    if name not in RUNTIMES:
+        raise ValueError(f"unknown runtime {name!r}; choose from {', '.join(RUNTIMES)}")
+    return RUNTIMES[name]
 
 
 def default_runtime() -> str:
@@ -347,12 +484,17 @@ def runtimes_help(default: str = AUTO) -> str:
     )
 
 
-def prepare(runtime: str, model: nn.Module, x: Tensor, threads: int, workdir: Path) -> Prepared:
-    """Build the timed call for ``runtime`` (a name from the table; see ``check_runtime``)."""
-    if runtime not in RUNTIMES:
-        raise ValueError(f"unknown runtime {runtime!r}; choose from {AUTO}, {', '.join(RUNTIMES)}")
-    spec = RUNTIMES[runtime]
-    prepared = spec.prepare(model, x, threads, workdir)
+def prepare(runtime: str | RuntimeSpec, model: nn.Module, x: Tensor, threads: int, workdir: Path) -> Prepared:
+    """Build the timed, checked call for ``runtime`` (a name from the table, see ``check_runtime``, or an entry)."""
+    if isinstance(runtime, str):
+        if runtime not in RUNTIMES:
+            raise ValueError(f"unknown runtime {runtime!r}; choose from {AUTO}, {', '.join(RUNTIMES)}")
+        runtime = RUNTIMES[runtime]
+    spec = runtime
+    if spec.prepare is not None:
+        prepared = spec.prepare(model, x, threads, workdir)
+    else:
+        prepared = _prepare_built(spec, model, x, threads, workdir)
     prepared.precision = spec.precision
     return prepared
 

@@ -21,6 +21,8 @@ GENERATED_NOTE = (
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``deploy`` subcommand."""
+    from mobilebone.analysis.runtimes import deploy_runtimes  # the table imports no heavy library
+
     parser = subparsers.add_parser(
         "deploy", help="find the fastest verified runtime × precision on this CPU and write it with a report"
     )
@@ -41,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--runtimes",
         nargs="+",
         default=None,
-        help="candidates, space- or comma-separated (default: all available; see docs/export.md)",
+        help="candidates, space- or comma-separated (default: all available): "
+        + ", ".join(spec.name for spec in deploy_runtimes()),
     )
     parser.add_argument(
         "--out", default="mobilebone-deploy", help="output folder (default ./mobilebone-deploy/)"

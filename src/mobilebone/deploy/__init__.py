@@ -2,7 +2,7 @@
 LiteRT; float32, bfloat16 and int8 (``search``, ``mobilebone deploy``)."""
 
 from mobilebone.deploy.report import CandidateResult, DeployReport
-from mobilebone.deploy.runtimes import DEPLOY_RUNTIME_NAMES, DEPLOY_RUNTIMES, DeployRuntime, get_runtime
+from mobilebone.deploy.runtimes import DEPLOY_RUNTIME_NAMES, DEPLOY_RUNTIMES, get_runtime
 from mobilebone.deploy.search import search
 
 __all__ = [
@@ -10,7 +10,6 @@ __all__ = [
     "DEPLOY_RUNTIME_NAMES",
     "CandidateResult",
     "DeployReport",
-    "DeployRuntime",
     "get_runtime",
     "search",
 ]

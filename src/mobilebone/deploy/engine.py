@@ -13,14 +13,6 @@ from torch import Tensor
 from mobilebone.analysis.runtimes import RuntimeMismatch
 from mobilebone.testing import max_relative_error
 
-# Parity tolerances (max |a - b| / max |b| of the logits). float32 graph rewrites reorder sums (~1e-6);
-# bfloat16 keeps 8 mantissa bits (~4e-3 per op, accumulated over ~50 layers); int8 errors of a few 1e-2
-# are normal, so its tolerance only catches a broken graph: whether int8 keeps the *decisions* is
-# measured separately as top-1 agreement on held-out images.
-FP32_RTOL = 1e-4
-BF16_RTOL = 5e-2
-INT8_RTOL = 0.5
-
 
 @dataclass
 class Engine:

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from mobilebone.analysis.runtimes import torch_threads
+from mobilebone.analysis.runtimes import RuntimeSpec, deploy_runtimes, torch_threads
 from mobilebone.deploy.engine import Engine, logits_of
 from mobilebone.deploy.report import (
     CHOSEN,
@@ -23,18 +23,23 @@ from mobilebone.deploy.report import (
     DeployReport,
     copy_artifacts,
 )
-from mobilebone.deploy.runtimes import DEPLOY_RUNTIMES, DeployRuntime, get_runtime
+from mobilebone.deploy.runtimes import get_runtime
 from mobilebone.deploy.timing import interleaved_minima, median_of
 
 
+def _rtol(runtime: RuntimeSpec) -> float:
+    """The candidate's parity tolerance (every buildable entry has one; eager, the reference, has none)."""
+    return runtime.rtol if runtime.rtol is not None else 0.0
+
+
 def verify(
-    runtime: DeployRuntime, engine: Engine, held_out: Tensor, reference: Tensor, max_agreement_drop: float
+    runtime: RuntimeSpec, engine: Engine, held_out: Tensor, reference: Tensor, max_agreement_drop: float
 ) -> CandidateResult:
     """Compare ``engine`` with the float32 logits ``reference`` on ``held_out``: passed, or rejected with why."""
     from mobilebone.testing import max_relative_error
 
     result = CandidateResult(
-        runtime.name, engine.precision or runtime.precision, runtime.help, PASSED, runtime.tolerance
+        runtime.name, engine.precision or runtime.precision, runtime.help, PASSED, _rtol(runtime)
     )
     result.artifacts = [str(p) for p in engine.artifacts]
     result.info = dict(engine.info)
@@ -44,10 +49,10 @@ def verify(
         max_relative_error(logits[i].double(), reference[i].double()) for i in range(len(reference))
     )
     drop = 100 * (1 - result.top1_agreement)
-    if not result.max_relative_error <= runtime.tolerance:
+    if not result.max_relative_error <= _rtol(runtime):
         result.status = REJECTED
         result.error = (
-            f"max relative logit error {result.max_relative_error:.1e} > tolerance {runtime.tolerance:.0e}"
+            f"max relative logit error {result.max_relative_error:.1e} > tolerance {_rtol(runtime):.0e}"
         )
     elif not drop <= max_agreement_drop:
         result.status = REJECTED
@@ -55,10 +60,14 @@ def verify(
     return result
 
 
-def _resolve(runtimes: Sequence[str | DeployRuntime] | None) -> list[DeployRuntime]:
+def _resolve(runtimes: Sequence[str | RuntimeSpec] | None) -> list[RuntimeSpec]:
     if runtimes is None:
-        return list(DEPLOY_RUNTIMES)
-    return [r if isinstance(r, DeployRuntime) else get_runtime(r) for r in runtimes]
+        return deploy_runtimes()
+    specs = [r if isinstance(r, RuntimeSpec) else get_runtime(r) for r in runtimes]
+    for spec in specs:
+        if spec.build is None:
+            raise ValueError(f"runtime {spec.name!r} builds no deployable artifact; it cannot be a candidate")
+    return specs
 
 
 def search(
@@ -66,7 +75,7 @@ def search(
     held_out_images: Tensor,
     calibration_images: Tensor,
     *,
-    runtimes: Sequence[str | DeployRuntime] | None = None,
+    runtimes: Sequence[str | RuntimeSpec] | None = None,
     max_agreement_drop: float = 0.5,
     threads: int | None = None,
     rounds: int = 20,
@@ -115,12 +124,13 @@ def search(
                         spec.precision,
                         spec.help,
                         UNAVAILABLE,
-                        spec.tolerance,
+                        _rtol(spec),
                         error=f"not available here ({spec.install})",
                     )
                 )
                 continue
             try:
+                assert spec.build is not None  # _resolve keeps only entries that build
                 engine = spec.build(deploy, x, calibration_images, threads, Path(work))
                 result = verify(spec, engine, held_out_images, reference, max_agreement_drop)
             except Exception as err:  # a candidate that cannot be built is a result, not a crash
@@ -130,7 +140,7 @@ def search(
                         spec.precision,
                         spec.help,
                         REJECTED,
-                        spec.tolerance,
+                        _rtol(spec),
                         error=f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
                     )
                 )
