@@ -200,3 +200,22 @@ def test_cli_deploy_bad_runtime(capsys) -> None:
     assert main(["deploy", "mobileone_s0", "--runtimes", "tensorrt"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown deploy runtime 'tensorrt'" in err[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--threads", "1000"], "--threads 1000 is more than"),
+        (["--threads", "0"], "--threads must be >= 1"),
+        (["--input-size", "100000"], "--input-size must be between 32 and 2048"),
+    ],
+)
+def test_deploy_bounds_threads_and_sizes_before_any_work(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mobilebone.cli.main import main
+
+    assert main(["deploy", "mobileone_s0", "--out", str(tmp_path / "out"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()

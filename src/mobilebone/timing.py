@@ -65,3 +65,33 @@ def time_calls(
 ) -> list[float]:
     """Milliseconds per call of ``fn``: ``time_interleaved`` with one callable."""
     return time_interleaved({"fn": fn}, runs=runs, warmup=warmup, max_seconds=max_seconds)["fn"]
+
+
+def round_minima(
+    calls: Mapping[str, Callable[[], object]],
+    *,
+    rounds: int = 20,
+    runs_per_round: int = 5,
+    warmup: int = 5,
+    seed: int = 0,
+) -> dict[str, list[float]]:
+    """Per-round minimum latency (ms) of every call, the calls taken in a freshly shuffled order each round.
+
+    Each round runs every call ``runs_per_round`` times (``time_calls``) and keeps its fastest run, the one
+    least disturbed by the shared machine and past the switch from the previous call; report the median of
+    the minima (``statistics.median``). Used where many candidates are compared (``mobilebone deploy``).
+    """
+    import random
+
+    if rounds < 1 or runs_per_round < 1:
+        raise ValueError(f"rounds and runs_per_round must be >= 1, got {rounds} and {runs_per_round}")
+    if warmup:
+        time_interleaved(calls, runs=1, warmup=warmup)
+    order = list(calls)
+    rng = random.Random(seed)
+    minima: dict[str, list[float]] = {name: [] for name in order}
+    for _ in range(rounds):
+        rng.shuffle(order)
+        for name in order:
+            minima[name].append(min(time_calls(calls[name], runs=runs_per_round, warmup=0)))
+    return minima

@@ -50,7 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out", default="mobilebone-deploy", help="output folder (default ./mobilebone-deploy/)"
     )
     parser.add_argument(
-        "--threads", type=int, default=None, help="threads of every runtime (default: torch's)"
+        "--threads",
+        type=int,
+        default=None,
+        help="threads of every runtime, 1 to the usable cores (default: all usable cores)",
     )
     parser.add_argument(
         "--input-size", type=int, default=None, help="square input side (default: the weights' / model's)"
@@ -78,16 +81,14 @@ def _runtime_names(requested: list[str] | None) -> list[str] | None:
 
 
 def _check(args: argparse.Namespace) -> None:
-    from mobilebone.cli.common import at_least
+    from mobilebone.cli.common import at_least, check_input_size, check_threads
 
     at_least("--held-out", args.held_out, 1)
     at_least("--num-calibration", args.num_calibration, 2)
     at_least("--rounds", args.rounds, 1)
     at_least("--max-agreement-drop", args.max_agreement_drop, 0)
-    if args.threads is not None:
-        at_least("--threads", args.threads, 1)
-    if args.input_size is not None:
-        at_least("--input-size", args.input_size, 32)
+    args.threads = check_threads(args.threads)
+    check_input_size(args.input_size)
 
 
 def _embedded_config(model: nn.Module, metadata: dict[str, str]) -> dict[str, Any] | None:

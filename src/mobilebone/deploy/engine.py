@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from mobilebone.analysis.runtimes import RuntimeMismatch
-from mobilebone.testing import max_relative_error
+from mobilebone.numerics import max_relative_error
 
 
 @dataclass

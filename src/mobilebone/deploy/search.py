@@ -4,6 +4,7 @@ images, time every built one interleaved in one process, and choose the fastest 
 from __future__ import annotations
 
 import math
+import statistics
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,7 +25,7 @@ from mobilebone.deploy.report import (
     copy_artifacts,
 )
 from mobilebone.deploy.runtimes import get_runtime
-from mobilebone.deploy.timing import interleaved_minima, median_of
+from mobilebone.timing import round_minima
 
 
 def _rtol(runtime: RuntimeSpec) -> float:
@@ -36,7 +37,7 @@ def verify(
     runtime: RuntimeSpec, engine: Engine, held_out: Tensor, reference: Tensor, max_agreement_drop: float
 ) -> CandidateResult:
     """Compare ``engine`` with the float32 logits ``reference`` on ``held_out``: passed, or rejected with why."""
-    from mobilebone.testing import max_relative_error
+    from mobilebone.numerics import max_relative_error
 
     result = CandidateResult(
         runtime.name, engine.precision or runtime.precision, runtime.help, PASSED, _rtol(runtime)
@@ -155,11 +156,11 @@ def search(
                 return deploy(x)
 
         extra = {EAGER: eager, **(references or {})}
-        minima = interleaved_minima({**calls, **extra}, rounds=rounds, runs_per_round=runs_per_round)
+        minima = round_minima({**calls, **extra}, rounds=rounds, runs_per_round=runs_per_round)
         for result in results:
             if result.runtime in minima:
                 result.round_minima_ms = minima[result.runtime]
-                result.median_ms = median_of(result.round_minima_ms)
+                result.median_ms = statistics.median(result.round_minima_ms)
         passed = [r for r in results if r.verified and math.isfinite(r.median_ms)]
         if passed:
             min(passed, key=lambda r: r.median_ms).status = CHOSEN
@@ -175,7 +176,7 @@ def search(
             num_held_out=len(held_out_images),
             fp32_distinct_top1=len(set(reference.argmax(1).tolist())),
             candidates=results,
-            references_ms={name: median_of(minima[name]) for name in extra},
+            references_ms={name: statistics.median(minima[name]) for name in extra},
             environment=capture_environment(threads, runtime="deploy search"),
             notes=list(notes),
         )
