@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 
 import mobilebone
+from mobilebone.backends.engine import check_parity
 from mobilebone.deploy import get_runtime
-from mobilebone.deploy.engine import check_parity
 from mobilebone.export.calibration import generated_images
 from mobilebone.export.prepare import prepare_for_export
 from mobilebone.testing import randomize_batchnorm

@@ -224,7 +224,7 @@ def test_adding_a_runtime_is_one_table_entry(
 def test_adding_a_deploy_runtime_is_one_table_entry(monkeypatch: pytest.MonkeyPatch) -> None:
     """An entry with a ``build`` is timed by bench (built, checked on x) and is a ``deploy`` candidate."""
     from mobilebone.analysis.runtimes import RuntimeSpec, deploy_runtimes
-    from mobilebone.deploy.engine import Engine
+    from mobilebone.backends.engine import Engine
     from mobilebone.deploy.search import _resolve
 
     def build(

@@ -12,8 +12,8 @@ from torch import nn
 
 import mobilebone
 from mobilebone.analysis.runtimes import RuntimeMismatch, prepare
+from mobilebone.backends.engine import Engine, check_parity
 from mobilebone.deploy import DEPLOY_RUNTIMES, get_runtime, search
-from mobilebone.deploy.engine import Engine, check_parity
 from mobilebone.deploy.report import CHOSEN, REJECTED, UNAVAILABLE
 from mobilebone.export.calibration import generated_images
 from mobilebone.export.prepare import prepare_for_export
@@ -59,7 +59,7 @@ def test_executorch_refuses_undelegated_graph(deploy_model, tmp_path) -> None:
     pytest.importorskip("executorch")
     from executorch.exir import to_edge_transform_and_lower
 
-    from mobilebone.deploy.executorch import undelegated_ops
+    from mobilebone.backends.executorch import undelegated_ops
 
     x = torch.randn(1, 3, *SIZE)
     edge = to_edge_transform_and_lower(torch.export.export(deploy_model, (x,)), partitioner=[])
@@ -127,7 +127,7 @@ def test_unavailable_package_is_reported(monkeypatch, deploy_model) -> None:
     """With OpenVINO's package missing every OpenVINO candidate is 'unavailable', and search still runs."""
     import importlib.util
 
-    from mobilebone.deploy import openvino
+    from mobilebone.backends import openvino
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "openvino" else real(n, *a))
@@ -154,7 +154,7 @@ def test_int8_tune_sweeps_every_layer_and_excludes_the_worst(tmp_path) -> None:
     """One sensitivity entry per quantizable node; excluded nodes stay float32 in the output graph."""
     import onnx
 
-    from mobilebone.deploy import int8
+    from mobilebone.backends import int8
     from mobilebone.export.onnx import write_onnx
 
     torch.manual_seed(1)

@@ -7,7 +7,7 @@ take their names, ``--help`` text and availability from this table. Entries with
 runtime that writes a deployable artifact, calibrated on images when int8) are ``deploy``'s candidates.
 
 This module imports no heavy library at import time (the CLI builds its ``--help`` from it); torch,
-numpy, onnxruntime and the ``mobilebone.deploy`` builders are imported inside the functions that run a model.
+numpy, onnxruntime and the ``mobilebone.backends`` builders are imported inside the functions that run a model.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
-    from mobilebone.deploy.engine import Engine
+    from mobilebone.backends.engine import Engine
+
+from mobilebone.backends.errors import RuntimeMismatch
 
 # Tolerances of the parity checks (max |a - b| / max |b|). fp32 graph rewrites reorder sums (~1e-6);
 # cuDNN may use TF32 for convolutions by default, which is ~1e-3.
@@ -39,10 +41,6 @@ BF16_RTOL = 5e-2
 INT8_RTOL = 0.5
 # Images an int8 ``build`` calibrates on when timed by ``prepare`` (generated, of the input's size).
 DEFAULT_CALIBRATION_IMAGES = 16
-
-
-class RuntimeMismatch(ValueError):
-    """A runtime's output differs from PyTorch eager's beyond tolerance, so its timing is not reported."""
 
 
 @dataclass
@@ -274,12 +272,12 @@ def _prepare_built(spec: RuntimeSpec, model: nn.Module, x: Tensor, threads: int,
 
 
 def _deploy(module: str, function: str) -> Any:
-    """``mobilebone.deploy.<module>.<function>``, imported on first call (it imports torch and the runtime)."""
+    """``mobilebone.backends.<module>.<function>``, imported on first call (it imports torch and the runtime)."""
 
     def call(*args: Any) -> Any:
-        return getattr(importlib.import_module(f"mobilebone.deploy.{module}"), function)(*args)
+        return getattr(importlib.import_module(f"mobilebone.backends.{module}"), function)(*args)
 
-    call.__doc__ = f"mobilebone.deploy.{module}.{function}, imported on use."
+    call.__doc__ = f"mobilebone.backends.{module}.{function}, imported on use."
     return call
 
 

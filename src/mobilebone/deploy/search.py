@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from mobilebone.analysis.runtimes import RuntimeSpec, deploy_runtimes, torch_threads
-from mobilebone.deploy.engine import Engine, logits_of
+from mobilebone.backends.engine import Engine, logits_of
 from mobilebone.deploy.report import (
     CHOSEN,
     EAGER,

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mobilebone.analysis.runtimes import RuntimeMismatch
+from mobilebone.backends.errors import RuntimeMismatch
 from mobilebone.numerics import max_relative_error
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from mobilebone.deploy.engine import Engine, to_tensor
+from mobilebone.backends.engine import Engine, to_tensor
 
 # Ops that may stay outside the delegate: unpacking the delegate's outputs.
 _GLUE_OPS = ("getitem", "executorch_call_delegate")

@@ -8,8 +8,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from mobilebone.deploy import int8
-from mobilebone.deploy.engine import Engine, to_tensor
+from mobilebone.backends import int8
+from mobilebone.backends.engine import Engine, to_tensor
 
 
 def available() -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from mobilebone.deploy.engine import Engine, to_tensor
+from mobilebone.backends.engine import Engine, to_tensor
 
 
 def available() -> bool:
