@@ -14,26 +14,20 @@ from torch import nn
 
 from mobilebone import create_model, list_models, reparameterize_model
 from mobilebone.models.contract import Backbone, FeatureInfoList
-from mobilebone.testing import randomize_batchnorm
+from mobilebone.testing import FORMS, model_in_form, randomize_batchnorm
 
 timm = pytest.importorskip("timm")
 
 ALL_MODELS = list_models()
-FORMS = ["train", "built", "fused"]  # train-time; deploy=True; reparameterize_model(train-time)
 SIZE = 64
 
 
 @functools.cache
 def _model(name: str, form: str) -> Backbone:
     """One eval-mode model per (name, form), BN statistics randomized; never mutate it (deepcopy first)."""
-    if form == "built":
-        model = create_model(name, deploy=True)
-    else:
-        model = randomize_batchnorm(create_model(name), seed=3)
-        if form == "fused":
-            model = reparameterize_model(model)
+    model = model_in_form(name, form, seed=3)
     assert isinstance(model, Backbone)
-    return model.eval()
+    return model
 
 
 @functools.cache

@@ -11,26 +11,21 @@ import pytest
 import torch
 from torch import nn
 
-from mobilebone import create_model, list_models, reparameterize_model
+from mobilebone import list_models
 from mobilebone.models.contract import Backbone, is_graph_capture
-from mobilebone.testing import randomize_batchnorm
+from mobilebone.testing import FORMS, model_in_form
 
 ALL_MODELS = list_models()
-FORMS = ["train", "built", "fused"]
 SMALL = ["mobileone_s0", "mobilenetv4_conv_small", "mobilenetv4_hybrid_medium"]  # one of each block kind
 SIZE = 64
 
 
 @functools.cache
 def _model(name: str, form: str) -> Backbone:
-    if form == "built":
-        model = create_model(name, deploy=True)
-    else:
-        model = randomize_batchnorm(create_model(name), seed=4)
-        if form == "fused":
-            model = reparameterize_model(model)
+    """One eval-mode model per (name, form), BN statistics randomized; never mutate it (deepcopy first)."""
+    model = model_in_form(name, form, seed=4)
     assert isinstance(model, Backbone)
-    return model.eval()
+    return model
 
 
 def _x(batch: int = 2) -> torch.Tensor:

@@ -76,3 +76,21 @@ def calibrate_batchnorm(model: nn.Module, x: Tensor) -> nn.Module:
     for norm, momentum in zip(norms, momenta, strict=True):
         norm.momentum = momentum
     return model.eval()
+
+
+# The three ways a model exists, for tests parametrized over forms: the train-time form, the deploy form built
+# directly (``deploy=True``) and the deploy form reached by ``reparameterize_model``.
+FORMS = ("train", "built", "fused")
+
+
+def model_in_form(name: str, form: str, *, seed: int) -> nn.Module:
+    """``name`` in ``form`` (one of ``FORMS``), eval mode, BatchNorm statistics randomized with ``seed``."""
+    from mobilebone import create_model, reparameterize_model
+
+    if form == "built":
+        model = create_model(name, deploy=True)
+    else:
+        model = randomize_batchnorm(create_model(name), seed=seed)
+        if form == "fused":
+            model = reparameterize_model(model)
+    return model.eval()
