@@ -56,31 +56,6 @@ class Int8Plan:
         return asdict(self)
 
 
-class _Reader:
-    """``CalibrationDataReader`` over a batch, one image per call, rewindable (histogram calibrators)."""
-
-    def __init__(self, input_name: str, images: Tensor) -> None:
-        self._feeds = [{input_name: images[i : i + 1].numpy()} for i in range(len(images))]
-        self._next = 0
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        """The next one-image feed, or ``None`` when all were read."""
-        if self._next >= len(self._feeds):
-            return None
-        self._next += 1
-        return self._feeds[self._next - 1]
-
-    def rewind(self) -> None:
-        """Start again from the first image."""
-        self._next = 0
-
-
-def _method(name: str) -> Any:
-    from onnxruntime.quantization import CalibrationMethod
-
-    return getattr(CalibrationMethod, name)
-
-
 def quantize(
     src: Path,
     dst: Path,
@@ -92,25 +67,20 @@ def quantize(
     cache: Path | None = None,
 ) -> None:
     """Static int8 QDQ quantization of ``src`` (U8S8: uint8 activations, int8 weights, ORT's x86 fast path)."""
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-
-    from mobilebone.export.quantize import input_spec
+    from mobilebone.export.quantize import input_spec, quantize_qdq
 
     if method not in METHODS:
         raise ValueError(f"unknown calibration method {method!r}; choose from {', '.join(METHODS)}")
     name, _ = input_spec(src)
-    quantize_static(
-        str(src),
-        str(dst),
-        _Reader(name, calibration),  # type: ignore[arg-type]
-        quant_format=QuantFormat.QDQ,
+    quantize_qdq(
+        src,
+        dst,
+        name,
+        calibration,
         per_channel=per_channel,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        calibrate_method=_method(method),
-        nodes_to_exclude=list(exclude or []),
+        method=method,
+        exclude=list(exclude or []),
         extra_options={"CalibPercentile": 99.999},
-        calibration_cache_path=str(cache) if cache else None,
     )
 
 

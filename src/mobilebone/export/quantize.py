@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import tempfile
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,17 +85,54 @@ class QuantizationReport:
 
 
 class _Reader:
-    """``onnxruntime.quantization.CalibrationDataReader`` over a batch, one image per call."""
+    """``onnxruntime.quantization.CalibrationDataReader`` over a batch, one image per call, rewindable."""
 
     def __init__(self, input_name: str, images: Tensor) -> None:
-        self._feeds = iter([{input_name: images[i : i + 1].numpy()} for i in range(len(images))])
+        self._feeds = [{input_name: images[i : i + 1].numpy()} for i in range(len(images))]
+        self._next = 0
 
     def get_next(self) -> dict[str, np.ndarray] | None:
-        """The next one-image feed, or ``None`` when the batch is exhausted."""
-        return next(self._feeds, None)
+        """The next one-image feed, or ``None`` when all were read."""
+        if self._next >= len(self._feeds):
+            return None
+        self._next += 1
+        return self._feeds[self._next - 1]
 
-    def rewind(self) -> None:  # pragma: no cover - only used by some calibrators
-        """Required by the reader protocol; MinMax calibration reads the images once."""
+    def rewind(self) -> None:
+        """Start again from the first image (histogram calibrators read the images twice)."""
+        self._next = 0
+
+
+def quantize_qdq(
+    src: str | Path,
+    dst: str | Path,
+    input_name: str,
+    calibration: Tensor,
+    *,
+    per_channel: bool = True,
+    method: str = "MinMax",
+    exclude: Sequence[str] = (),
+    extra_options: dict[str, Any] | None = None,
+) -> None:
+    """ONNX Runtime static quantization, QDQ, int8 weights (per channel) and uint8 activations (U8S8).
+
+    ``method`` names an ``onnxruntime.quantization.CalibrationMethod`` (MinMax, Percentile, Entropy);
+    ``exclude`` lists nodes left in float32.
+    """
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    quantize_static(
+        str(src),
+        str(dst),
+        _Reader(input_name, calibration),  # type: ignore[arg-type]
+        quant_format=QuantFormat.QDQ,
+        per_channel=per_channel,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=getattr(CalibrationMethod, method),
+        nodes_to_exclude=list(exclude),
+        extra_options=extra_options or {},
+    )
 
 
 def input_spec(path: str | Path) -> tuple[str, tuple[int, int]]:
@@ -130,7 +168,6 @@ def quantize_onnx(
     """
     if min_agreement is not None and not 0.0 <= min_agreement <= 1.0:
         raise ExportError(f"min_agreement must be in [0, 1], got {min_agreement:g}")
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     src = Path(src)
@@ -156,16 +193,7 @@ def quantize_onnx(
             )
             prepared = src
         try:
-            quantize_static(
-                str(prepared),
-                str(tmp),
-                _Reader(input_name, calib),  # type: ignore[arg-type]
-                quant_format=QuantFormat.QDQ,
-                per_channel=per_channel,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-                calibrate_method=CalibrationMethod.MinMax,
-            )
+            quantize_qdq(prepared, tmp, input_name, calib, per_channel=per_channel)
         except Exception as err:
             raise ExportError(f"int8 quantization failed: {type(err).__name__}: {err}") from err
         report = QuantizationReport(
