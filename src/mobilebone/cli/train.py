@@ -15,6 +15,8 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 _WRITE_ERRORS = {28, 30, 122}  # ENOSPC, EROFS, EDQUOT (Linux numbering; elsewhere the plain form is used)
 # Run options, not settings of the run: they are not saved in config.json.
 _RUN_OPTIONS = ("resume", "overwrite")
+# --task without --model trains these (both train on the embedded shapes set in minutes on a CPU).
+DEFAULT_TASK_MODELS = {"detection": "ssdlite_mobileone_s0", "segmentation": "lraspp_mobileone_s0"}
 
 
 def _none_or(kind: type) -> Any:
@@ -69,14 +71,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` subcommand."""
     parser = subparsers.add_parser(
         "train",
-        help="train a model (ImageFolder data or the embedded shapes set); resumable, works under torchrun",
+        help="train a classifier, detector or segmenter (--task; real data or the embedded shapes set); "
+        "resumable, works under torchrun",
         description=(
             "Train --model on --data (an ImageFolder root with train/ and val/ folders) or, without --data, "
             "on the embedded generated shapes set. Recipes: mobileone (the MobileOne paper's), mobilenetv4 "
             "(timm-style AdamW), embedded (minutes on a CPU); every setting can be overridden. Multi-GPU or "
             "multi-process: torchrun --nproc_per_node=N -m mobilebone train ... . Writes config.json, "
             "metrics.csv, tensorboard/, checkpoint_last.pt (resume), model_best/last.safetensors and "
-            "model_deploy.safetensors (reparameterized; the run fails if it scores differently) to --out."
+            "model_deploy.safetensors (reparameterized; the run fails if it scores differently) to --out. "
+            "--task detection / segmentation trains a task model (e.g. ssdlite_mobileone_s0, "
+            "deeplabv3_mobilenetv4_conv_small) with its head's recipe (--recipe head) on --data in a "
+            "--data-layout (coco, voc, voc_sbd, ade20k), or on the embedded shapes set (--recipe embedded); "
+            "its weights files are task-model files that detect, segment and eval --task read."
         ),
     )
     parser.add_argument(
@@ -114,16 +121,25 @@ def _same(given: Any, saved: Any) -> bool:
     return bool(given == saved)
 
 
+def _canonical_model(name: str, task: str) -> str:
+    """The registry's spelling of ``name`` (a task model for detection / segmentation)."""
+    if task == "classification":
+        from mobilebone.registry import get_entry
+
+        return get_entry(name).name
+    from mobilebone.tasks.registry import get_task_entry
+
+    return get_task_entry(name, task).name  # type: ignore[arg-type]
+
+
 def changed_flags(given: dict[str, Any], saved: Any) -> list[str]:
     """The flags whose value differs from the saved run's config (``out`` names the folder: never compared)."""
-    from mobilebone.registry import get_entry
-
     changed = []
     for name, value in given.items():
         if name == "out":
             continue
         if name == "model":
-            value = get_entry(value).name
+            value = _canonical_model(value, given.get("task", saved.task))
         if not _same(value, getattr(saved, name)):
             changed.append(f"{flag_name(name)} (saved: {getattr(saved, name)!r}, given: {value!r})")
     return changed
@@ -151,9 +167,19 @@ def run(args: argparse.Namespace) -> int:
                     f"--resume continues a run with the settings saved in its config.json; these flags "
                     f"differ from them: {'; '.join(changed)} (drop them, or start a new run with another --out)"
                 )
-            train(TrainConfig(out=str(folder)), resume=True)
+            from mobilebone.tasks.training import make_task
+
+            train(TrainConfig(out=str(folder)), resume=True, task=make_task(saved))
             return 0
         model, data = given.pop("model", None), given.pop("data", None)
+        task = given.pop("task", "classification")
+        if task != "classification":
+            from mobilebone.tasks.training import make_task, resolve_task_config
+            from mobilebone.training.loop import train
+
+            cfg = resolve_task_config(task, model or DEFAULT_TASK_MODELS[task], data, **given)
+            train(cfg, overwrite=args.overwrite, task=make_task(cfg))
+            return 0
         if data is not None:
             from mobilebone.training.data import check_image_folder
 

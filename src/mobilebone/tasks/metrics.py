@@ -26,6 +26,9 @@ class DetectionMetric:
         from torchmetrics.detection import MeanAveragePrecision
 
         self._metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", backend=backend)
+        # COCO scoring keeps each image's 100 best detections; torchvision's detectors return up to 300
+        # (an untrained one always does), which is expected, not worth a warning per evaluation.
+        self._metric.warn_on_many_detections = False
 
     def update(self, predictions: Sequence[dict[str, Tensor]], targets: Sequence[dict[str, Tensor]]) -> None:
         """Add a batch: predictions with ``boxes``/``scores``/``labels``, targets with ``boxes``/``labels``."""

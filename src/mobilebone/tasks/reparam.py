@@ -55,4 +55,5 @@ def reparameterize_task_model(model: M, inplace: bool = False) -> M:
     for module in list(model.modules()):
         if isinstance(module, nn.Sequential):
             _fold_sequential(module)
+    model.deploy_form = True  # type: ignore[assignment]  # save_task_model records the form
     return model

@@ -25,7 +25,9 @@ LrScaling = Literal["linear", "sqrt"]
 Amp = Literal["auto", "bf16", "fp16", "none"]
 Augment = Literal["basic", "autoaugment", "randaugment"]
 Interpolation = Literal["bilinear", "bicubic", "nearest"]
-RecipeName = Literal["mobileone", "mobilenetv4", "embedded"]
+# "head": a detection / segmentation head's own recipe (``mobilebone.tasks.training.recipes``).
+RecipeName = Literal["mobileone", "mobilenetv4", "embedded", "head"]
+TaskName = Literal["classification", "detection", "segmentation"]
 
 
 def _help(text: str, **extra: Any) -> dict[str, Any]:
@@ -37,10 +39,36 @@ def _help(text: str, **extra: Any) -> dict[str, Any]:
 class TrainConfig:
     """Every setting of a training run; ``lr`` is the peak learning rate actually used (after scaling)."""
 
-    model: str = field(default=EMBEDDED_MODEL, metadata=_help("architecture", metavar="NAME"))
+    task: TaskName = field(
+        default="classification",
+        metadata=_help("what to train: a classifier, or a detector / segmenter such as ssdlite_mobileone_s0"),
+    )
+    model: str = field(
+        default=EMBEDDED_MODEL,
+        metadata=_help("architecture (a task model name such as ssdlite_mobileone_s0 for --task)", metavar="NAME"),
+    )
     data: str | None = field(
         default=None,
-        metadata=_help("ImageFolder root with train/ and val/ (default: the embedded set)", metavar="DIR"),
+        metadata=_help(
+            "dataset root: an ImageFolder with train/ and val/, or for --task a --data-layout root "
+            "(default: the embedded set)",
+            metavar="DIR",
+        ),
+    )
+    data_layout: str | None = field(
+        default=None,
+        metadata=_help(
+            "--task only: the layout of --data, coco, voc, voc_sbd or ade20k (default: coco for detection, "
+            "voc for segmentation)",
+            metavar="NAME",
+        ),
+    )
+    backbone_weights: str | None = field(
+        default=None,
+        metadata=_help("--task only: initialize the backbone from these classification weights", metavar="SRC"),
+    )
+    aux_loss: bool = field(
+        default=False, metadata=_help("--task segmentation, deeplabv3: auxiliary FCN head and loss (weight 0.5)")
     )
     out: str = field(
         default="", metadata=_help("run folder (default: runs/<model>-<date-time>)", metavar="DIR")
@@ -269,6 +297,8 @@ def model_recipe(model: str) -> str:
 
 def recipe_defaults(recipe: str, model: str) -> dict[str, Any]:
     """The values a recipe sets for ``model`` (a subset of ``TrainConfig``'s fields)."""
+    if recipe == "head":
+        raise ValueError("--recipe head is the recipe of a detection / segmentation head: pass --task")
     if recipe not in RECIPE_TABLE:
         raise ValueError(f"unknown recipe {recipe!r}; use one of {', '.join(RECIPES)}")
     return RECIPE_TABLE[recipe](model)
@@ -374,6 +404,13 @@ def validate(cfg: TrainConfig) -> None:
             raise ValueError(message)
     from mobilebone.training.synthetic import MAX_CLASSES, MIN_CLASSES
 
+    if cfg.task != "classification":
+        return  # the task's own settings are checked by mobilebone.tasks.training
+    for name in ("data_layout", "backbone_weights"):
+        if getattr(cfg, name) is not None:
+            raise ValueError(f"{_flag(name)} is for --task detection / segmentation")
+    if cfg.aux_loss:
+        raise ValueError("--aux-loss is for --task segmentation")
     if cfg.data is None and not MIN_CLASSES <= cfg.embedded_classes <= MAX_CLASSES:
         raise ValueError(
             f"--embedded-classes must be in [{MIN_CLASSES}, {MAX_CLASSES}], got {cfg.embedded_classes}"

@@ -144,20 +144,22 @@ def _mix(*values: int) -> int:
 class Transformed(Dataset[Any]):
     """``(transform(image), label)``; with ``seed`` set, each sample's randomness is seeded by (seed, epoch, index).
 
-    With ``skip_bad`` an unreadable image yields ``Skipped(path)`` (see ``skipping_collate``) instead of
+    With ``joint`` the transform takes and returns the pair, ``transform(image, target)``, so boxes and masks
+    move with the image (``torchvision.transforms.v2``). With ``skip_bad`` an unreadable image yields ``Skipped(path)`` (see ``skipping_collate``) instead of
     raising ``BadImageError``.
     """
 
     def __init__(
         self,
         base: Any,
-        transform: Callable[[Any], torch.Tensor],
+        transform: Callable[..., Any],
         seed: int | None = None,
         *,
         skip_bad: bool = False,
+        joint: bool = False,
     ) -> None:
         self.base, self.transform, self.seed, self.epoch = base, transform, seed, 0
-        self.skip_bad = skip_bad
+        self.skip_bad, self.joint = skip_bad, joint
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation draws of ``epoch`` (call before iterating)."""
@@ -174,11 +176,16 @@ class Transformed(Dataset[Any]):
                 raise
             return Skipped(err.path or str(err))
         if self.seed is None:
-            return self.transform(image), label
+            return self._apply(image, label)
         # torchvision draws from the global torch RNG: fork it so training's own RNG stream is untouched.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_mix(self.seed, self.epoch, index))
-            return self.transform(image), label
+            return self._apply(image, label)
+
+    def _apply(self, image: Any, label: Any) -> Any:
+        if self.joint:
+            return self.transform(image, label)  # type: ignore[call-arg]
+        return self.transform(image), label
 
 
 class ResumableSampler(Sampler[int]):

@@ -34,7 +34,7 @@ from mobilebone.training.logging import RunLogger, progress
 from mobilebone.training.optim import build_optimizer, build_scheduler
 from mobilebone.training.rundir import RunLock, describe_os_error, open_run_dir, write_config
 from mobilebone.training.step import TrainStep
-from mobilebone.training.task import Task, better
+from mobilebone.training.task import Task, WeightsFormat, better
 
 BEST_FILE, LAST_FILE, DEPLOY_FILE = (
     "model_best.safetensors",
@@ -96,13 +96,26 @@ def resume_target(cfg: TrainConfig, resume: bool | str | Path) -> Path:
     return folder
 
 
-def _save_native(
-    model: nn.Module, path: Path, cfg: TrainConfig, classes: list[str], extra: dict[str, str]
+def _save_weights(
+    task: Task, model: nn.Module, path: Path, cfg: TrainConfig, classes: list[str], extra: dict[str, str]
 ) -> None:
+    """The task's own format (``WeightsFormat``) or the native one, with config and class names."""
+    if isinstance(task, WeightsFormat):
+        task.save_weights(model, path, cfg, classes, extra)
+        return
     from mobilebone.checkpoints import save_native
 
     metadata = {"classes": json.dumps(classes), "training_config": cfg.to_json(), **extra}
     save_native(model, path, model_name=cfg.model, metadata=metadata)
+
+
+def _load_weights(task: Task, model: nn.Module, path: Path) -> None:
+    if isinstance(task, WeightsFormat):
+        task.load_weights(model, path)
+        return
+    from mobilebone.checkpoints import load_checkpoint
+
+    load_checkpoint(model, path)
 
 
 def _batches(loader: Iterable[Any], counter: list[str]) -> Iterator[Any]:
@@ -268,8 +281,8 @@ class _Run:
             deployable = s.ema.module if s.ema is not None else s.model
             extra = {"epoch": str(epoch + 1), f"val_{metric}": f"{score[metric]:.4f}"}
             if better(task, score[metric], self.best_score):
-                _save_native(deployable, self.out / BEST_FILE, self.cfg, self.classes, extra)
-            _save_native(deployable, self.out / LAST_FILE, self.cfg, self.classes, extra)
+                _save_weights(task, deployable, self.out / BEST_FILE, self.cfg, self.classes, extra)
+            _save_weights(task, deployable, self.out / LAST_FILE, self.cfg, self.classes, extra)
             row: dict[str, Any] = {
                 "epoch": epoch + 1,
                 "step": s.global_step,
@@ -420,10 +433,8 @@ def train(
         run.logger.close()
 
         # ---- deploy check: the best weights, in both forms, on the same images; must agree
-        from mobilebone.checkpoints import load_checkpoint
-
         best = task.build_model(cfg, len(data.classes)).to(info.device)
-        load_checkpoint(best, out / BEST_FILE)
+        _load_weights(task, best, out / BEST_FILE)
         if data.preprocessing:
             best.pretrained_cfg = {**getattr(best, "pretrained_cfg", {}), **data.preprocessing}  # type: ignore[assignment]
         skipped: list[str] = []
@@ -432,7 +443,8 @@ def train(
         check = deploy_check(task, best, _batches(loaders.val, skipped), info, tolerance=cfg.deploy_tolerance)
         metric = task.primary_metric
         if info.is_main:
-            _save_native(
+            _save_weights(
+                task,
                 check.deploy_model,
                 out / DEPLOY_FILE,
                 cfg,

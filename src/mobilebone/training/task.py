@@ -18,6 +18,10 @@ mixed precision, DDP, checkpoints, logging and the deploy check. A task owns wha
 - ``primary_metric`` (e.g. ``"top1"``, ``"map50"``, ``"miou"``) and ``higher_is_better``: which score picks
   ``model_best`` and which score the deploy check compares.
 
+Optionally, a task whose weights have their own file format (detectors, segmenters) defines
+``save_weights(model, path, cfg, classes, extra)`` and ``load_weights(model, path)`` (``WeightsFormat``);
+without them the loop writes and reads the classification format (``checkpoints.save_native``).
+
 A detection task, for example, implements these seven members and calls ``train(cfg, task=MyTask())``.
 """
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -77,6 +82,21 @@ class Task(Protocol):
 
     def deploy(self, model: nn.Module) -> nn.Module:
         """The inference form of ``model`` (a new module; ``model`` is left as it is)."""
+        ...
+
+
+@runtime_checkable
+class WeightsFormat(Protocol):
+    """A task's own weights file format (optional: the loop's default is ``checkpoints.save_native``)."""
+
+    def save_weights(
+        self, model: nn.Module, path: Path, cfg: TrainConfig, classes: list[str], extra: dict[str, str]
+    ) -> None:
+        """Write ``model``'s weights with the run's config, class names and ``extra`` metadata."""
+        ...
+
+    def load_weights(self, model: nn.Module, path: Path) -> None:
+        """Load ``path`` into ``model`` (strictly)."""
         ...
 
 

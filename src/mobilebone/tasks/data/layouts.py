@@ -1,0 +1,168 @@
+"""The dataset layouts ``mobilebone train / eval --task`` read from ``--data``: one typed table.
+
+Each layout names its task, the folder structure it expects (the help text and the error when it is
+missing) and how it opens the train and held-out splits. Images come untransformed: the training task
+applies its (seeded) transforms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch.utils.data import Dataset
+from torchvision import tv_tensors
+
+from mobilebone.tasks.data.errors import TaskDataError
+
+Split = Literal["train", "val"]
+
+
+@dataclass
+class LayoutData:
+    """A layout's train and held-out splits and its class names (index = label; 0 = background)."""
+
+    train: Any
+    val: Any
+    classes: list[str]
+
+
+@dataclass(frozen=True)
+class DataLayout:
+    """One dataset layout: ``open(root)`` checks the structure (one-line ``TaskDataError``) and reads it."""
+
+    name: str
+    task: Literal["detection", "segmentation"]
+    expects: str  # the folder structure, as the help text and errors show it
+    open: Callable[[Path], LayoutData]
+
+
+class _BoxesAlways(Dataset[Any]):
+    """COCO items whose image has no annotation still carry empty ``boxes`` / ``labels``."""
+
+    def __init__(self, base: Any) -> None:
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int) -> Any:
+        image, target = self.base[index]
+        if "boxes" not in target:
+            height, width = image.height, image.width
+            target = {
+                **target,
+                "boxes": tv_tensors.BoundingBoxes(
+                    torch.zeros(0, 4), format="XYXY", canvas_size=(height, width)
+                ),
+                "labels": torch.zeros(0, dtype=torch.int64),
+            }
+        return image, target
+
+
+def _one(root: Path, pattern: str, expects: str) -> Path:
+    found = sorted(root.glob(pattern))
+    if len(found) != 1:
+        what = "no" if not found else f"{len(found)} ({', '.join(p.name for p in found)})"
+        raise TaskDataError(f"--data {root}: {what} match for {pattern}; expected {expects}")
+    return found[0]
+
+
+COCO_EXPECTS = "ROOT/annotations/instances_{train,val}NAME.json with images in ROOT/{train,val}NAME/"
+
+
+def _coco(root: Path) -> LayoutData:
+    import json
+
+    from mobilebone.tasks.data.coco import coco_detection
+
+    splits = []
+    for split in ("train", "val"):
+        annotations = _one(root, f"annotations/instances_{split}*.json", COCO_EXPECTS)
+        images = root / annotations.stem.removeprefix("instances_")
+        if not images.is_dir():
+            raise TaskDataError(f"--data {root}: no image folder {images.name}/ for {annotations.name}")
+        splits.append(_BoxesAlways(coco_detection(images, annotations)))
+    categories = json.loads(annotations.read_text())["categories"]
+    names = {int(c["id"]): str(c["name"]) for c in categories}
+    num_classes = splits[1].base.num_classes
+    classes = ["background"] + [names.get(i, f"unused_{i}") for i in range(1, num_classes)]
+    return LayoutData(splits[0], splits[1], classes)
+
+
+VOC_CLASSES = (
+    "background aeroplane bicycle bird boat bottle bus car cat chair cow diningtable dog horse motorbike "
+    "person pottedplant sheep sofa train tvmonitor"
+).split()
+
+
+def _voc(augmented: bool) -> Callable[[Path], LayoutData]:
+    def open_voc(root: Path) -> LayoutData:
+        from mobilebone.tasks.data.segmentation_folders import voc_segmentation
+
+        if not (root / "JPEGImages").is_dir():
+            raise TaskDataError(f"--data {root}: no JPEGImages/; expected the VOC2012 folder")
+        train = voc_segmentation(root, "train_aug" if augmented else "train", augmented=augmented)
+        val = voc_segmentation(root, "val", augmented=augmented)
+        return LayoutData(train, val, list(VOC_CLASSES))
+
+    return open_voc
+
+
+def _ade20k(root: Path) -> LayoutData:
+    from mobilebone.tasks.data.segmentation_folders import ADE20K_NUM_CLASSES, ade20k
+
+    train, val = ade20k(root, "training"), ade20k(root, "validation")
+    return LayoutData(train, val, [f"class_{i + 1}" for i in range(ADE20K_NUM_CLASSES)])
+
+
+def _layouts() -> dict[str, DataLayout]:
+    layouts = (
+        DataLayout("coco", "detection", COCO_EXPECTS, _coco),
+        DataLayout(
+            "voc",
+            "segmentation",
+            "VOC2012/ with JPEGImages/, SegmentationClass/, ImageSets/Segmentation/{train,val}.txt",
+            _voc(augmented=False),
+        ),
+        DataLayout(
+            "voc_sbd",
+            "segmentation",
+            "VOC2012/ with JPEGImages/, SegmentationClassAug/ (SBD), ImageSets/Segmentation/"
+            "{train_aug,val}.txt",
+            _voc(augmented=True),
+        ),
+        DataLayout(
+            "ade20k",
+            "segmentation",
+            "ADEChallengeData2016/ with images/{training,validation}/*.jpg and annotations/.../*.png",
+            _ade20k,
+        ),
+    )
+    return {layout.name: layout for layout in layouts}
+
+
+LAYOUTS: dict[str, DataLayout] = _layouts()
+DEFAULT_LAYOUT = {"detection": "coco", "segmentation": "voc"}
+
+
+def get_layout(name: str | None, task: str) -> DataLayout:
+    """The layout ``name`` (None: the task's default); one of another task is a ``TaskDataError``."""
+    name = name or DEFAULT_LAYOUT[task]
+    layout = LAYOUTS.get(name)
+    if layout is None or layout.task != task:
+        fits = ", ".join(n for n, lay in LAYOUTS.items() if lay.task == task)
+        raise TaskDataError(f"--data-layout {name} is not a {task} layout; choose from {fits}")
+    return layout
+
+
+def open_layout(root: str | Path, name: str | None, task: str) -> LayoutData:
+    """Check and open ``root`` as layout ``name`` for ``task``."""
+    layout = get_layout(name, task)
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise TaskDataError(f"--data {root}: no such directory; expected {layout.expects}")
+    return layout.open(path)

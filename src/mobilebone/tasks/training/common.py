@@ -1,0 +1,72 @@
+"""What detection and segmentation share as training tasks: data, model, deploy form and weights format."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from mobilebone.tasks.data.synthetic import SyntheticShapes
+from mobilebone.training.config import TrainConfig
+from mobilebone.training.data import Transformed
+from mobilebone.training.task import TaskData
+
+# Points of the metric (percent) by which deploy and train-time form may differ: ``cfg.deploy_tolerance``.
+
+
+def task_data(cfg: TrainConfig, train_transform: Any, val_transform: Any) -> TaskData:
+    """The embedded shapes set (``cfg.data`` None) or a ``--data-layout`` root, transforms applied jointly."""
+    if cfg.data is None:
+        kw = {"size": cfg.input_size, "seed": cfg.data_seed}
+        train: Any = SyntheticShapes("train", length=cfg.embedded_train, **kw)
+        val: Any = SyntheticShapes("val", length=cfg.embedded_val, **kw)
+        classes, description = list(SyntheticShapes.classes), "the embedded shapes set"
+    else:
+        from mobilebone.tasks.data.layouts import get_layout, open_layout
+
+        opened = open_layout(cfg.data, cfg.data_layout, cfg.task)
+        train, val, classes = opened.train, opened.val, opened.classes
+        description = f"{cfg.data} ({get_layout(cfg.data_layout, cfg.task).name})"
+    return TaskData(
+        train=Transformed(train, train_transform, seed=cfg.seed, joint=True),
+        val=Transformed(val, val_transform, joint=True),
+        classes=classes,
+        description=description,
+    )
+
+
+class TaskModelTrainer:
+    """Base of the detection and segmentation tasks: task-model weights files, reparameterized deploy form."""
+
+    name = "task"
+    primary_metric = ""
+    higher_is_better = True
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.cfg = cfg
+        self.amp_dtype: Any = None  # set by the loop; evaluation runs in float32 here
+
+    def deploy(self, model: nn.Module) -> nn.Module:
+        """The backbone fused and each head BatchNorm folded (``reparameterize_task_model``)."""
+        from mobilebone.tasks.reparam import reparameterize_task_model
+
+        return reparameterize_task_model(model)
+
+    def save_weights(
+        self, model: nn.Module, path: Path, cfg: TrainConfig, classes: list[str], extra: dict[str, str]
+    ) -> None:
+        """A task-model file (``save_task_model``): ``mobilebone detect / segment / eval`` read it."""
+        from mobilebone.tasks.checkpoint import save_task_model
+
+        metadata = {"classes": json.dumps(classes), "training_config": cfg.to_json(), **extra}
+        save_task_model(model, path, metadata)
+
+    def load_weights(self, model: nn.Module, path: Path) -> None:
+        """Load a file written by ``save_weights`` into ``model`` strictly."""
+        from safetensors.torch import load_file
+
+        from mobilebone.tasks.checkpoint import load_into
+
+        load_into(model, load_file(str(path)), path, getattr(model, "task_name", "the model"))
