@@ -18,6 +18,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "set's validation split, regenerated with the settings saved in the weights by `mobilebone train`."
         ),
     )
+    parser.add_argument(
+        "--task",
+        choices=("classification", "detection", "segmentation"),
+        default="classification",
+        help="classification (top-1 / top-5), detection (COCO mAP, mAP@.5) or segmentation (mIoU, pixel "
+        "accuracy) of task-model weights from `mobilebone train --task`",
+    )
     parser.add_argument("--model", metavar="NAME", help="architecture; default: from the weights' metadata")
     parser.add_argument("--weights", metavar="SRC", required=True, help="checkpoint file or weight tag")
     parser.add_argument("--data", metavar="DIR", help="ImageFolder root (uses DIR/val when it exists)")
@@ -29,6 +36,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--data-seed", type=int, help="embedded set: seed of its images (default: as trained)"
     )
+    parser.add_argument(
+        "--data-layout",
+        metavar="NAME",
+        help="--task only: layout of --data, coco, voc, voc_sbd or ade20k (default: coco / voc); the held-out "
+        "split is read",
+    )
+    parser.add_argument("--input-size", type=int, help="--task only: eval size (default: as trained)")
     parser.set_defaults(func=run)
 
 
@@ -114,6 +128,12 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(
             f"--embedded-val must be >= 1 (images in the embedded validation split), got {args.embedded_val}"
         )
+    if args.task != "classification":
+        from mobilebone.cli.eval_task import run_task
+
+        return run_task(args)
+    if args.data_layout is not None or args.input_size is not None:
+        raise CliError("--data-layout and --input-size are for --task detection / segmentation")
     arch = args.model.split(".", 1)[0] if args.model else None
     ckpt = read(args.weights, arch=arch)
     if ckpt.num_classes == 0:

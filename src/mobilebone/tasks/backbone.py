@@ -40,9 +40,14 @@ def level_specs(feature_info: object) -> list[Level]:
 @functools.cache
 def backbone_levels(backbone: str) -> tuple[Level, ...]:
     """Every feature level ``backbone`` declares (built once per name, then cached)."""
+    import torch
+
     from mobilebone import create_model
 
-    return tuple(level_specs(create_model(backbone, features_only=True).feature_info))
+    # The probe's random init must not consume the global RNG: else a task model's initial weights would
+    # depend on whether this cache was warm (a seeded run would not repeat within one process).
+    with torch.random.fork_rng(devices=[]):
+        return tuple(level_specs(create_model(backbone, features_only=True).feature_info))
 
 
 def create_extractor(

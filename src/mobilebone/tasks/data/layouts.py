@@ -21,23 +21,24 @@ from mobilebone.tasks.data.errors import TaskDataError
 Split = Literal["train", "val"]
 
 
-@dataclass
-class LayoutData:
-    """A layout's train and held-out splits and its class names (index = label; 0 = background)."""
-
-    train: Any
-    val: Any
-    classes: list[str]
-
-
 @dataclass(frozen=True)
 class DataLayout:
-    """One dataset layout: ``open(root)`` checks the structure (one-line ``TaskDataError``) and reads it."""
+    """One dataset layout: ``open(root, split)`` checks the structure (one-line ``TaskDataError``) and reads
+    that split, returning ``(dataset, class names)`` (index = label; 0 = background)."""
 
     name: str
     task: Literal["detection", "segmentation"]
     expects: str  # the folder structure, as the help text and errors show it
-    open: Callable[[Path], LayoutData]
+    open: Callable[[Path, Split], tuple[Any, list[str]]]
+    required: tuple[str, ...]  # glob patterns under the root that must match (checked before a run starts)
+
+    def check(self, root: Path) -> None:
+        """A one-line ``TaskDataError`` naming the first missing part of the layout."""
+        if not root.is_dir():
+            raise TaskDataError(f"--data {root}: no such directory; expected {self.expects}")
+        for pattern in self.required:
+            if not any(root.glob(pattern)):
+                raise TaskDataError(f"--data {root}: missing {pattern}; the {self.name} layout is {self.expects}")
 
 
 class _BoxesAlways(Dataset[Any]):
@@ -74,23 +75,17 @@ def _one(root: Path, pattern: str, expects: str) -> Path:
 COCO_EXPECTS = "ROOT/annotations/instances_{train,val}NAME.json with images in ROOT/{train,val}NAME/"
 
 
-def _coco(root: Path) -> LayoutData:
-    import json
-
+def _coco(root: Path, split: Split) -> tuple[Any, list[str]]:
     from mobilebone.tasks.data.coco import coco_detection
 
-    splits = []
-    for split in ("train", "val"):
-        annotations = _one(root, f"annotations/instances_{split}*.json", COCO_EXPECTS)
-        images = root / annotations.stem.removeprefix("instances_")
-        if not images.is_dir():
-            raise TaskDataError(f"--data {root}: no image folder {images.name}/ for {annotations.name}")
-        splits.append(_BoxesAlways(coco_detection(images, annotations)))
-    categories = json.loads(annotations.read_text())["categories"]
-    names = {int(c["id"]): str(c["name"]) for c in categories}
-    num_classes = splits[1].base.num_classes
-    classes = ["background"] + [names.get(i, f"unused_{i}") for i in range(1, num_classes)]
-    return LayoutData(splits[0], splits[1], classes)
+    annotations = _one(root, f"annotations/instances_{split}*.json", COCO_EXPECTS)
+    images = root / annotations.stem.removeprefix("instances_")
+    if not images.is_dir():
+        raise TaskDataError(f"--data {root}: no image folder {images.name}/ for {annotations.name}")
+    dataset = coco_detection(images, annotations)
+    names = {int(c["id"]): str(c["name"]) for c in dataset.coco.dataset["categories"]}
+    classes = ["background"] + [names.get(i, f"unused_{i}") for i in range(1, dataset.num_classes)]
+    return _BoxesAlways(dataset), classes
 
 
 VOC_CLASSES = (
@@ -99,34 +94,45 @@ VOC_CLASSES = (
 ).split()
 
 
-def _voc(augmented: bool) -> Callable[[Path], LayoutData]:
-    def open_voc(root: Path) -> LayoutData:
+def _voc(augmented: bool) -> Callable[[Path, Split], tuple[Any, list[str]]]:
+    def open_voc(root: Path, split: Split) -> tuple[Any, list[str]]:
         from mobilebone.tasks.data.segmentation_folders import voc_segmentation
 
         if not (root / "JPEGImages").is_dir():
             raise TaskDataError(f"--data {root}: no JPEGImages/; expected the VOC2012 folder")
-        train = voc_segmentation(root, "train_aug" if augmented else "train", augmented=augmented)
-        val = voc_segmentation(root, "val", augmented=augmented)
-        return LayoutData(train, val, list(VOC_CLASSES))
+        name = "train_aug" if augmented and split == "train" else split
+        return voc_segmentation(root, name, augmented=augmented), list(VOC_CLASSES)
 
     return open_voc
 
 
-def _ade20k(root: Path) -> LayoutData:
+def _ade20k(root: Path, split: Split) -> tuple[Any, list[str]]:
     from mobilebone.tasks.data.segmentation_folders import ADE20K_NUM_CLASSES, ade20k
 
-    train, val = ade20k(root, "training"), ade20k(root, "validation")
-    return LayoutData(train, val, [f"class_{i + 1}" for i in range(ADE20K_NUM_CLASSES)])
+    dataset = ade20k(root, "training" if split == "train" else "validation")
+    return dataset, [f"class_{i + 1}" for i in range(ADE20K_NUM_CLASSES)]
+
+
+def _voc_required(masks: str, train: str) -> tuple[str, ...]:
+    lists = "ImageSets/Segmentation"
+    return ("JPEGImages", masks, f"{lists}/{train}.txt", f"{lists}/val.txt")
 
 
 def _layouts() -> dict[str, DataLayout]:
     layouts = (
-        DataLayout("coco", "detection", COCO_EXPECTS, _coco),
+        DataLayout(
+            "coco",
+            "detection",
+            COCO_EXPECTS,
+            _coco,
+            ("annotations/instances_train*.json", "annotations/instances_val*.json"),
+        ),
         DataLayout(
             "voc",
             "segmentation",
             "VOC2012/ with JPEGImages/, SegmentationClass/, ImageSets/Segmentation/{train,val}.txt",
             _voc(augmented=False),
+            _voc_required("SegmentationClass", "train"),
         ),
         DataLayout(
             "voc_sbd",
@@ -134,12 +140,14 @@ def _layouts() -> dict[str, DataLayout]:
             "VOC2012/ with JPEGImages/, SegmentationClassAug/ (SBD), ImageSets/Segmentation/"
             "{train_aug,val}.txt",
             _voc(augmented=True),
+            _voc_required("SegmentationClassAug", "train_aug"),
         ),
         DataLayout(
             "ade20k",
             "segmentation",
             "ADEChallengeData2016/ with images/{training,validation}/*.jpg and annotations/.../*.png",
             _ade20k,
+            tuple(f"{kind}/{split}" for kind in ("images", "annotations") for split in ("training", "validation")),
         ),
     )
     return {layout.name: layout for layout in layouts}
@@ -159,10 +167,9 @@ def get_layout(name: str | None, task: str) -> DataLayout:
     return layout
 
 
-def open_layout(root: str | Path, name: str | None, task: str) -> LayoutData:
-    """Check and open ``root`` as layout ``name`` for ``task``."""
+def open_layout(root: str | Path, name: str | None, task: str, split: Split) -> tuple[Any, list[str]]:
+    """Check ``root`` and open its ``split`` as layout ``name`` for ``task``: ``(dataset, class names)``."""
     layout = get_layout(name, task)
     path = Path(root).expanduser()
-    if not path.is_dir():
-        raise TaskDataError(f"--data {root}: no such directory; expected {layout.expects}")
-    return layout.open(path)
+    layout.check(path)
+    return layout.open(path, split)

@@ -7,6 +7,7 @@ is rebuilt from its saved config alone).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from mobilebone.training.config import TrainConfig, validate
@@ -51,9 +52,9 @@ def validate_task(cfg: TrainConfig) -> None:
 
     validate(cfg)
     entry = get_task_entry(cfg.model, cfg.task)  # type: ignore[arg-type]
-    if cfg.data is not None or cfg.data_layout is not None:
-        get_layout(cfg.data_layout, cfg.task)
     if cfg.data is None and cfg.data_layout is not None:
         raise ValueError("--data-layout needs --data (without it the embedded shapes set is used)")
+    if cfg.data is not None:  # a wrong root fails in a second, before the run folder is written
+        get_layout(cfg.data_layout, cfg.task).check(Path(cfg.data).expanduser())
     if cfg.aux_loss and "aux_loss" not in entry.head.options:
         raise ValueError(f"--aux-loss: {entry.head.name} models have no auxiliary head")

@@ -8,27 +8,29 @@ from typing import Any
 
 from torch import nn
 
+from mobilebone.tasks.data.layouts import Split
 from mobilebone.tasks.data.synthetic import SyntheticShapes
 from mobilebone.training.config import TrainConfig
 from mobilebone.training.data import Transformed
 from mobilebone.training.task import TaskData
 
-# Points of the metric (percent) by which deploy and train-time form may differ: ``cfg.deploy_tolerance``.
+def open_split(cfg: TrainConfig, split: Split) -> tuple[Any, list[str], str]:
+    """``split`` of the embedded shapes set (``cfg.data`` None) or of a ``--data-layout`` root, untransformed:
+    ``(dataset, class names, description)``."""
+    if cfg.data is None:
+        length = cfg.embedded_train if split == "train" else cfg.embedded_val
+        data = SyntheticShapes(split, length=length, size=cfg.input_size, seed=cfg.data_seed)
+        return data, list(SyntheticShapes.classes), "the embedded shapes set"
+    from mobilebone.tasks.data.layouts import get_layout, open_layout
+
+    dataset, classes = open_layout(cfg.data, cfg.data_layout, cfg.task, split)
+    return dataset, classes, f"{cfg.data} ({get_layout(cfg.data_layout, cfg.task).name} layout)"
 
 
 def task_data(cfg: TrainConfig, train_transform: Any, val_transform: Any) -> TaskData:
-    """The embedded shapes set (``cfg.data`` None) or a ``--data-layout`` root, transforms applied jointly."""
-    if cfg.data is None:
-        kw = {"size": cfg.input_size, "seed": cfg.data_seed}
-        train: Any = SyntheticShapes("train", length=cfg.embedded_train, **kw)
-        val: Any = SyntheticShapes("val", length=cfg.embedded_val, **kw)
-        classes, description = list(SyntheticShapes.classes), "the embedded shapes set"
-    else:
-        from mobilebone.tasks.data.layouts import get_layout, open_layout
-
-        opened = open_layout(cfg.data, cfg.data_layout, cfg.task)
-        train, val, classes = opened.train, opened.val, opened.classes
-        description = f"{cfg.data} ({get_layout(cfg.data_layout, cfg.task).name})"
+    """Both splits, the training one with per-sample seeded augmentation; transforms move targets too."""
+    train, classes, description = open_split(cfg, "train")
+    val, _, _ = open_split(cfg, "val")
     return TaskData(
         train=Transformed(train, train_transform, seed=cfg.seed, joint=True),
         val=Transformed(val, val_transform, joint=True),
