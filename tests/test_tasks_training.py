@@ -34,7 +34,11 @@ def test_tasks_implement_the_task_interface_and_take_their_recipe() -> None:
     det = resolve_task_config("detection", "ssdlite_mobileone_s0")
     seg = resolve_task_config("segmentation", "deeplabv3_mobileone_s0", "/voc", epochs=3)
     assert isinstance(make_task(det), Task) and isinstance(make_task(seg), Task)
-    assert (det.recipe, det.lr_base, det.input_size) == ("embedded", EMBEDDED_RECIPES["detection"].lr_base, 160)
+    assert (det.recipe, det.lr_base, det.input_size) == (
+        "embedded",
+        EMBEDDED_RECIPES["detection"].lr_base,
+        160,
+    )
     assert (seg.recipe, seg.input_size, seg.aux_loss) == ("head", HEAD_RECIPES["deeplabv3"].input_size, True)
     assert seg.epochs == 3 and seg.weight_decay == HEAD_RECIPES["deeplabv3"].weight_decay
 

@@ -24,6 +24,9 @@ _SAMPLE = {
     "weight_decay_end": (["none"], None),
     "channels_last": (None, False),  # --no-channels-last
     "skip_bad_images": (None, True),  # --skip-bad-images
+    "data_layout": (["coco"], "coco"),
+    "backbone_weights": (["w.safetensors"], "w.safetensors"),
+    "aux_loss": (None, True),  # --aux-loss
 }
 
 

@@ -57,7 +57,9 @@ def run_task(args: argparse.Namespace) -> int:
         )
     from mobilebone.tasks.data.transforms import detection_transforms, segmentation_transforms
 
-    transform = detection_transforms(False) if args.task == "detection" else segmentation_transforms(False, size)
+    transform = (
+        detection_transforms(False) if args.task == "detection" else segmentation_transforms(False, size)
+    )
     data = Transformed(dataset, transform, joint=True)
     loader = make_loader(
         data,

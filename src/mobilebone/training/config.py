@@ -45,7 +45,9 @@ class TrainConfig:
     )
     model: str = field(
         default=EMBEDDED_MODEL,
-        metadata=_help("architecture (a task model name such as ssdlite_mobileone_s0 for --task)", metavar="NAME"),
+        metadata=_help(
+            "architecture (a task model name such as ssdlite_mobileone_s0 for --task)", metavar="NAME"
+        ),
     )
     data: str | None = field(
         default=None,
@@ -65,10 +67,13 @@ class TrainConfig:
     )
     backbone_weights: str | None = field(
         default=None,
-        metadata=_help("--task only: initialize the backbone from these classification weights", metavar="SRC"),
+        metadata=_help(
+            "--task only: initialize the backbone from these classification weights", metavar="SRC"
+        ),
     )
     aux_loss: bool = field(
-        default=False, metadata=_help("--task segmentation, deeplabv3: auxiliary FCN head and loss (weight 0.5)")
+        default=False,
+        metadata=_help("--task segmentation, deeplabv3: auxiliary FCN head and loss (weight 0.5)"),
     )
     out: str = field(
         default="", metadata=_help("run folder (default: runs/<model>-<date-time>)", metavar="DIR")

@@ -184,7 +184,7 @@ class Transformed(Dataset[Any]):
 
     def _apply(self, image: Any, label: Any) -> Any:
         if self.joint:
-            return self.transform(image, label)  # type: ignore[call-arg]
+            return self.transform(image, label)
         return self.transform(image), label
 
 

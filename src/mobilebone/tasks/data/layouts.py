@@ -38,7 +38,9 @@ class DataLayout:
             raise TaskDataError(f"--data {root}: no such directory; expected {self.expects}")
         for pattern in self.required:
             if not any(root.glob(pattern)):
-                raise TaskDataError(f"--data {root}: missing {pattern}; the {self.name} layout is {self.expects}")
+                raise TaskDataError(
+                    f"--data {root}: missing {pattern}; the {self.name} layout is {self.expects}"
+                )
 
 
 class _BoxesAlways(Dataset[Any]):
@@ -88,10 +90,29 @@ def _coco(root: Path, split: Split) -> tuple[Any, list[str]]:
     return _BoxesAlways(dataset), classes
 
 
-VOC_CLASSES = (
-    "background aeroplane bicycle bird boat bottle bus car cat chair cow diningtable dog horse motorbike "
-    "person pottedplant sheep sofa train tvmonitor"
-).split()
+VOC_CLASSES = [
+    "background",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+]
 
 
 def _voc(augmented: bool) -> Callable[[Path, Split], tuple[Any, list[str]]]:
@@ -147,7 +168,11 @@ def _layouts() -> dict[str, DataLayout]:
             "segmentation",
             "ADEChallengeData2016/ with images/{training,validation}/*.jpg and annotations/.../*.png",
             _ade20k,
-            tuple(f"{kind}/{split}" for kind in ("images", "annotations") for split in ("training", "validation")),
+            tuple(
+                f"{kind}/{split}"
+                for kind in ("images", "annotations")
+                for split in ("training", "validation")
+            ),
         ),
     )
     return {layout.name: layout for layout in layouts}

@@ -14,6 +14,7 @@ from mobilebone.training.config import TrainConfig
 from mobilebone.training.data import Transformed
 from mobilebone.training.task import TaskData
 
+
 def open_split(cfg: TrainConfig, split: Split) -> tuple[Any, list[str], str]:
     """``split`` of the embedded shapes set (``cfg.data`` None) or of a ``--data-layout`` root, untransformed:
     ``(dataset, class names, description)``."""

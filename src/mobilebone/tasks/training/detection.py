@@ -30,7 +30,9 @@ class DetectionTask(TaskModelTrainer):
     def collate(self, samples: list[Any]) -> Any:
         """``(images, targets)``: a list of ``(3, H, W)`` tensors and a list of ``{"boxes", "labels"}``."""
         images = [s[0] for s in samples]
-        targets = [{"boxes": s[1]["boxes"].as_subclass(torch.Tensor), "labels": s[1]["labels"]} for s in samples]
+        targets = [
+            {"boxes": s[1]["boxes"].as_subclass(torch.Tensor), "labels": s[1]["labels"]} for s in samples
+        ]
         return images, targets
 
     def build_model(self, cfg: TrainConfig, num_classes: int) -> nn.Module:

@@ -52,7 +52,9 @@ class SegmentationTask(TaskModelTrainer):
         out = model(images)
         loss = nn.functional.cross_entropy(out["out"], labels, ignore_index=IGNORE_INDEX)
         if "aux" in out:
-            loss = loss + AUX_WEIGHT * nn.functional.cross_entropy(out["aux"], labels, ignore_index=IGNORE_INDEX)
+            loss = loss + AUX_WEIGHT * nn.functional.cross_entropy(
+                out["aux"], labels, ignore_index=IGNORE_INDEX
+            )
         return loss, len(images)
 
     @torch.no_grad()
@@ -62,7 +64,7 @@ class SegmentationTask(TaskModelTrainer):
         """mIoU and pixel accuracy in percent, and the max |logit difference| to the first model."""
         from mobilebone.tasks.metrics import SegmentationMetric
 
-        num_classes = int(getattr(models[0], "num_classes"))
+        num_classes = int(models[0].num_classes)  # type: ignore[arg-type]
         metrics = [SegmentationMetric(num_classes) for _ in models]
         modes = [m.training for m in models]
         for m in models:
