@@ -30,9 +30,20 @@ DET = ["--task", "detection", "--model", "ssdlite_mobileone_s0"]
 SEG = ["--task", "segmentation", "--model", "lraspp_mobilenetv4_conv_small"]
 
 
-def test_tasks_implement_the_task_interface_and_take_their_recipe() -> None:
+def _voc(root: Path, label: int) -> Path:
+    """A one-image VOC2012 layout whose mask holds ``label``."""
+    for folder in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
+        (root / folder).mkdir(parents=True)
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(root / "JPEGImages" / "a.jpg")
+    Image.fromarray(np.full((40, 40), label, np.uint8), mode="L").save(root / "SegmentationClass" / "a.png")
+    for split in ("train", "val"):
+        (root / "ImageSets/Segmentation" / f"{split}.txt").write_text("a\n")
+    return root
+
+
+def test_tasks_implement_the_task_interface_and_take_their_recipe(tmp_path: Path) -> None:
     det = resolve_task_config("detection", "ssdlite_mobileone_s0")
-    seg = resolve_task_config("segmentation", "deeplabv3_mobileone_s0", "/voc", epochs=3)
+    seg = resolve_task_config("segmentation", "deeplabv3_mobileone_s0", str(_voc(tmp_path, 1)), epochs=3)
     assert isinstance(make_task(det), Task) and isinstance(make_task(seg), Task)
     assert (det.recipe, det.lr_base, det.input_size) == (
         "embedded",
@@ -47,7 +58,8 @@ def test_train_detection_then_detect_and_eval_its_weights(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "det"
-    assert main(["train", *DET, *TINY, "--epochs", "1", "--out", str(out)]) == 0
+    small = ["--embedded-train", "8", "--embedded-val", "4"]  # later flags win: 2 steps, 4 held-out images
+    assert main(["train", *DET, *TINY, *small, "--epochs", "1", "--out", str(out)]) == 0
     report = capsys.readouterr().out
     assert "val map50" in report and "deploy form map50" in report
     saved = json.loads((out / "config.json").read_text())
@@ -62,20 +74,9 @@ def test_train_detection_then_detect_and_eval_its_weights(
     capsys.readouterr()
     assert main(["eval", "--task", "detection", "--weights", weights, "--workers", "0"]) == 0
     line = capsys.readouterr().out
-    assert "8 images at 64 px" in line and "mAP@[.5:.95]" in line and "mAP@.5" in line
+    assert "4 images at 64 px" in line and "mAP@[.5:.95]" in line and "mAP@.5" in line
     assert main(["eval", "--task", "segmentation", "--weights", weights]) == 2
     assert "holds a detection model" in capsys.readouterr().err
-
-
-def _voc(root: Path, label: int) -> Path:
-    """A one-image VOC2012 layout whose mask holds ``label``."""
-    for folder in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
-        (root / folder).mkdir(parents=True)
-    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(root / "JPEGImages" / "a.jpg")
-    Image.fromarray(np.full((40, 40), label, np.uint8), mode="L").save(root / "SegmentationClass" / "a.png")
-    for split in ("train", "val"):
-        (root / "ImageSets/Segmentation" / f"{split}.txt").write_text("a\n")
-    return root
 
 
 def test_segmentation_interrupted_then_resumed_with_the_same_command_matches_a_whole_run(
