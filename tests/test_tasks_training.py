@@ -161,3 +161,31 @@ def test_wrong_task_data_is_a_one_line_error(tmp_path: Path, capsys: pytest.Capt
         assert main(["train", *flags, *TINY, "--out", str(tmp_path / "out")]) == 2, flags
         err = capsys.readouterr().err.strip()
         assert expected in err and len(err.splitlines()) == 1, (flags, err)
+
+
+def _coco(root: Path) -> Path:
+    """A COCO layout with one annotated and one unannotated image per split (category ids 1 and 3)."""
+    (root / "annotations").mkdir(parents=True)
+    for split in ("train", "val"):
+        (root / f"{split}2017").mkdir()
+        for name in ("a.jpg", "b.jpg"):
+            Image.fromarray(np.zeros((40, 50, 3), np.uint8)).save(root / f"{split}2017" / name)
+        data = {
+            "images": [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "b.jpg"}],
+            "annotations": [
+                {"id": 1, "image_id": 1, "category_id": 3, "bbox": [5, 5, 20, 10], "area": 200, "iscrowd": 0}
+            ],
+            "categories": [{"id": 1, "name": "cat"}, {"id": 3, "name": "dog"}],
+        }
+        (root / "annotations" / f"instances_{split}2017.json").write_text(json.dumps(data))
+    return root
+
+
+def test_coco_layout_gives_detection_batches_and_class_names(tmp_path: Path) -> None:
+    cfg = resolve_task_config("detection", "ssdlite_mobileone_s0", str(_coco(tmp_path / "coco")), input_size=64)
+    task = make_task(cfg)
+    data = task.build_data(cfg)
+    assert data.classes == ["background", "cat", "unused_2", "dog"]  # label = category id
+    images, targets = task.collate([data.train[0], data.train[1]])
+    assert [len(t["boxes"]) for t in targets] == [1, 0] and targets[0]["labels"].tolist() == [3]
+    assert images[0].shape == (3, 40, 50)

@@ -36,12 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--data-seed", type=int, help="embedded set: seed of its images (default: as trained)"
     )
-    parser.add_argument(
-        "--data-layout",
-        metavar="NAME",
-        help="--task only: layout of --data, coco, voc, voc_sbd or ade20k (default: coco / voc); the held-out "
-        "split is read",
-    )
+    from mobilebone.cli.train import layout_flag
+
+    parser.add_argument("--data-layout", **layout_flag())
     parser.add_argument("--input-size", type=int, help="--task only: eval size (default: as trained)")
     parser.set_defaults(func=run)
 

@@ -82,7 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "model_deploy.safetensors (reparameterized; the run fails if it scores differently) to --out. "
             "--task detection / segmentation trains a task model (e.g. ssdlite_mobileone_s0, "
             "deeplabv3_mobilenetv4_conv_small) with its head's recipe (--recipe head) on --data in a "
-            "--data-layout (coco, voc, voc_sbd, ade20k), or on the embedded shapes set (--recipe embedded); "
+            "--data-layout, or on the embedded shapes set (--recipe embedded); "
             "its weights files are task-model files that detect, segment and eval --task read."
         ),
     )
@@ -101,8 +101,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="start a new run in a non-empty --out, deleting the previous run's files there",
     )
     for name, kwargs in config_flags():
+        if name == "data_layout":
+            kwargs = {**kwargs, **layout_flag()}
         parser.add_argument(flag_name(name), **kwargs)
     parser.set_defaults(func=run)
+
+
+def layout_flag() -> dict[str, Any]:
+    """``--data-layout``'s choices and help, generated from the layout table (``tasks.data.layouts``)."""
+    from mobilebone.tasks.data.layouts import DEFAULT_LAYOUT, LAYOUTS
+
+    defaults = ", ".join(f"{name} for {task}" for task, name in DEFAULT_LAYOUT.items())
+    listed = "; ".join(f"{name} ({layout.task}): {layout.expects}" for name, layout in LAYOUTS.items())
+    text = f"--task only: the layout of --data (default: {defaults}). {listed}"
+    return {"choices": list(LAYOUTS), "help": text.replace("%", "%%")}
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:

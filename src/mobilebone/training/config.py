@@ -60,8 +60,8 @@ class TrainConfig:
     data_layout: str | None = field(
         default=None,
         metadata=_help(
-            "--task only: the layout of --data, coco, voc, voc_sbd or ade20k (default: coco for detection, "
-            "voc for segmentation)",
+            "--task only: the layout of --data (the names: mobilebone.tasks.data.layouts; default: coco for "
+            "detection, voc for segmentation)",
             metavar="NAME",
         ),
     )

@@ -14,7 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
 from PIL import Image
+from torch.utils.data import Dataset
+from torchvision import tv_tensors
 from torchvision.datasets import CocoDetection, wrap_dataset_for_transforms_v2
 
 from mobilebone.tasks.data.errors import TaskDataError, load_rgb
@@ -78,3 +81,26 @@ def coco_detection(
     wrapped = wrap_dataset_for_transforms_v2(dataset, target_keys=("boxes", "labels", "image_id"))
     wrapped.num_classes = max((cat["id"] for cat in data["categories"]), default=0) + 1
     return wrapped
+
+
+class _BoxesAlways(Dataset[Any]):
+    """Items whose image has no annotation still carry empty ``boxes`` / ``labels`` (batches need them)."""
+
+    def __init__(self, base: Any) -> None:
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int) -> Any:
+        image, target = self.base[index]
+        if "boxes" not in target:
+            canvas = (image.height, image.width)
+            empty = tv_tensors.BoundingBoxes(torch.zeros(0, 4), format="XYXY", canvas_size=canvas)
+            target = {**target, "boxes": empty, "labels": torch.zeros(0, dtype=torch.int64)}
+        return image, target
+
+
+def with_empty_boxes(dataset: Any) -> Dataset[Any]:
+    """``dataset`` (from ``coco_detection``) with empty ``boxes`` / ``labels`` for unannotated images."""
+    return _BoxesAlways(dataset)

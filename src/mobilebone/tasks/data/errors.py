@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from PIL import Image, UnidentifiedImageError
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy and PIL are imported in the readers below: the layout table (``train --help``) imports this module.
 
 
 class TaskDataError(ValueError):
     """A dataset file is missing, unreadable or inconsistent (the message says which and why)."""
 
 
-def load_rgb(path: str | Path) -> Image.Image:
+def load_rgb(path: str | Path) -> Any:
     """Open an image file as RGB; anything that is not a readable image is a ``TaskDataError``."""
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with Image.open(path) as image:
             return image.convert("RGB")
@@ -25,6 +30,9 @@ def load_rgb(path: str | Path) -> Image.Image:
 
 def load_label_mask(path: str | Path, image_size: tuple[int, int]) -> np.ndarray:
     """Read a class-index mask (palette or grayscale PNG) and check it matches its image's ``(W, H)``."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with Image.open(path) as mask:
             if mask.mode not in ("P", "L", "I", "I;16"):

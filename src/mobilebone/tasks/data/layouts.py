@@ -1,5 +1,7 @@
 """The dataset layouts ``mobilebone train / eval --task`` read from ``--data``: one typed table.
 
+Importing it loads no torch (``train --help`` lists the layouts); the readers are imported on use.
+
 Each layout names its task, the folder structure it expects (the help text and the error when it is
 missing) and how it opens the train and held-out splits. Images come untransformed: the training task
 applies its (seeded) transforms.
@@ -11,10 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-
-import torch
-from torch.utils.data import Dataset
-from torchvision import tv_tensors
 
 from mobilebone.tasks.data.errors import TaskDataError
 
@@ -43,29 +41,6 @@ class DataLayout:
                 )
 
 
-class _BoxesAlways(Dataset[Any]):
-    """COCO items whose image has no annotation still carry empty ``boxes`` / ``labels``."""
-
-    def __init__(self, base: Any) -> None:
-        self.base = base
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __getitem__(self, index: int) -> Any:
-        image, target = self.base[index]
-        if "boxes" not in target:
-            height, width = image.height, image.width
-            target = {
-                **target,
-                "boxes": tv_tensors.BoundingBoxes(
-                    torch.zeros(0, 4), format="XYXY", canvas_size=(height, width)
-                ),
-                "labels": torch.zeros(0, dtype=torch.int64),
-            }
-        return image, target
-
-
 def _one(root: Path, pattern: str, expects: str) -> Path:
     found = sorted(root.glob(pattern))
     if len(found) != 1:
@@ -78,7 +53,7 @@ COCO_EXPECTS = "ROOT/annotations/instances_{train,val}NAME.json with images in R
 
 
 def _coco(root: Path, split: Split) -> tuple[Any, list[str]]:
-    from mobilebone.tasks.data.coco import coco_detection
+    from mobilebone.tasks.data.coco import coco_detection, with_empty_boxes
 
     annotations = _one(root, f"annotations/instances_{split}*.json", COCO_EXPECTS)
     images = root / annotations.stem.removeprefix("instances_")
@@ -87,7 +62,7 @@ def _coco(root: Path, split: Split) -> tuple[Any, list[str]]:
     dataset = coco_detection(images, annotations)
     names = {int(c["id"]): str(c["name"]) for c in dataset.coco.dataset["categories"]}
     classes = ["background"] + [names.get(i, f"unused_{i}") for i in range(1, dataset.num_classes)]
-    return _BoxesAlways(dataset), classes
+    return with_empty_boxes(dataset), classes
 
 
 VOC_CLASSES = [
