@@ -182,7 +182,9 @@ def _coco(root: Path) -> Path:
 
 
 def test_coco_layout_gives_detection_batches_and_class_names(tmp_path: Path) -> None:
-    cfg = resolve_task_config("detection", "ssdlite_mobileone_s0", str(_coco(tmp_path / "coco")), input_size=64)
+    cfg = resolve_task_config(
+        "detection", "ssdlite_mobileone_s0", str(_coco(tmp_path / "coco")), input_size=64
+    )
     task = make_task(cfg)
     data = task.build_data(cfg)
     assert data.classes == ["background", "cat", "unused_2", "dog"]  # label = category id
