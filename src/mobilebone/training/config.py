@@ -328,7 +328,7 @@ def resolve_config(model: str | None = None, data: str | None = None, **override
     }
     values.update(recipe_defaults(recipe, entry.name))
     # None means "not given", except for the settings whose None is a value of its own (off / derived).
-    values.update({k: v for k, v in overrides.items() if v is not None or k in _NONE_IS_A_VALUE})
+    values.update({k: v for k, v in overrides.items() if v is not None or k in NONE_IS_A_VALUE})
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
@@ -340,7 +340,8 @@ def resolve_config(model: str | None = None, data: str | None = None, **override
     return cfg
 
 
-_NONE_IS_A_VALUE = frozenset({"lr", "weight_decay_end"})
+# Settings whose None is a value of its own (derived lr, constant weight decay), not "not given".
+NONE_IS_A_VALUE = frozenset({"lr", "weight_decay_end"})
 
 
 def _flag(name: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mobilebone.training.config import TrainConfig, validate
+from mobilebone.training.config import NONE_IS_A_VALUE, TrainConfig, validate
 from mobilebone.training.task import Task
 
 TASK_CLASSES = {
@@ -38,7 +38,7 @@ def resolve_task_config(task: str, model: str, data: str | None = None, **overri
     entry = get_task_entry(model, task)  # type: ignore[arg-type]  # unknown names raise with close matches
     recipe = overrides.pop("recipe", None) or ("embedded" if data is None else "head")
     values = task_recipe(recipe, task, entry.head.name).values()
-    values.update({k: v for k, v in overrides.items() if v is not None or k == "lr"})
+    values.update({k: v for k, v in overrides.items() if v is not None or k in NONE_IS_A_VALUE})
     values.pop("task", None)
     cfg = TrainConfig(task=task, model=entry.name, data=data, recipe=recipe, **values)  # type: ignore[arg-type]
     validate_task(cfg)
