@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,17 @@ def test_segmentation_interrupted_then_resumed_with_the_same_command_matches_a_w
     err = capsys.readouterr().err.strip()
     assert "--epochs (saved: 2, given: 5)" in err and "--task" not in err and len(err.splitlines()) == 1
     assert main([*command, "--out", str(cut), "--resume"]) == 0
-    assert "resuming at epoch 2, step 2" in capsys.readouterr().out
+    report = capsys.readouterr().out
+    assert "resuming at epoch 2, step 2" in report
+    # eval --task regenerates the same held-out images from the weights' config: the same mIoU as the run's
+    deploy_miou = re.search(r"deploy form miou ([0-9.]+)", report)
+    assert deploy_miou is not None
+    weights = str(cut / "model_deploy.safetensors")
+    assert main(["eval", "--task", "segmentation", "--weights", weights, "--workers", "0"]) == 0
+    line = capsys.readouterr().out
+    eval_miou = re.search(r"mIoU ([0-9.]+) %", line)
+    assert "8 images at 64 px" in line and eval_miou is not None
+    assert abs(float(eval_miou[1]) - float(deploy_miou[1])) < 0.01, (report, line)  # both printed rounded
     for name in ("model_last.safetensors", "model_deploy.safetensors"):
         expected, actual = load_file(tmp_path / "whole" / name), load_file(cut / name)
         assert expected.keys() == actual.keys()
