@@ -70,7 +70,7 @@ def _heads() -> dict[str, HeadKind]:
             512,
             f"{_SEG}:build_deeplabv3",
             "torchvision.models.segmentation:deeplabv3_mobilenet_v3_large",
-            ("aux_loss",),
+            ("aux_loss", "output_stride"),
         ),
         HeadKind(
             "lraspp",
@@ -78,6 +78,7 @@ def _heads() -> dict[str, HeadKind]:
             512,
             f"{_SEG}:build_lraspp",
             "torchvision.models.segmentation:lraspp_mobilenet_v3_large",
+            ("output_stride",),
         ),
     )
     return {kind.name: kind for kind in kinds}
