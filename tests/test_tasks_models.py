@@ -17,7 +17,7 @@ from mobilebone.tasks import (
     reparameterize_task_model,
 )
 from mobilebone.tasks.export import export_task_onnx
-from mobilebone.testing import calibrate_batchnorm, randomize_batchnorm, randomize_layer_scale
+from mobilebone.testing import calibrate_batchnorm, float32_error, randomize_batchnorm, randomize_layer_scale
 
 NUM_CLASSES = 4
 DET_SIZE = 128  # small square input the detectors resize to (the heads still see six / five levels)
@@ -120,9 +120,13 @@ EXPORT_NAMES = [
 @pytest.mark.parametrize("name", EXPORT_NAMES)
 def test_fused_task_model_exports_to_onnx(name: str, tmp_path) -> None:
     model = _build(name)
-    # Statistics of a real batch: non-trivial, well conditioned (float32 torch and ORT agree to ~1e-6).
-    calibrate_batchnorm(raw_outputs(model), torch.rand(2, 3, *CHECK_HW))
-    path = export_task_onnx(model, tmp_path / "m.onnx", input_hw=CHECK_HW)
+    # Statistics of a batch holding the checked input (export_task_onnx's seed 0): non-trivial and well
+    # conditioned. The tolerance is 1e-4, or 4x torch's own float32 error vs float64 where a random model
+    # amplifies rounding more (the MobileOne-S4 models in the full sweep; see benchmarks/tasks_export.py).
+    x = torch.rand(1, 3, *CHECK_HW, generator=torch.Generator().manual_seed(0))
+    calibrate_batchnorm(raw_outputs(model), torch.cat([x, torch.rand(1, 3, *CHECK_HW)]))
+    rtol = max(1e-4, 4 * float32_error(raw_outputs(reparameterize_task_model(model)), x))
+    path = export_task_onnx(model, tmp_path / "m.onnx", input_hw=CHECK_HW, rtol=rtol, seed=0)
     import onnx
 
     graph = onnx.load(str(path)).graph
