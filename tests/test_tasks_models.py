@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 import torch
@@ -16,7 +17,7 @@ from mobilebone.tasks import (
     reparameterize_task_model,
 )
 from mobilebone.tasks.export import export_task_onnx
-from mobilebone.testing import calibrate_batchnorm, randomize_batchnorm, randomize_layer_scale
+from mobilebone.testing import calibrate_batchnorm, float32_error, randomize_batchnorm, randomize_layer_scale
 
 NUM_CLASSES = 4
 DET_SIZE = 128  # small square input the detectors resize to (the heads still see six / five levels)
@@ -106,16 +107,26 @@ def test_task_model(name: str) -> None:
 
 # Export is checked for every head on one backbone of each kind (MobileOne, MobileNetV4 conv, MobileNetV4
 # with attention): the head graphs do not depend on the backbone, and every backbone's own ONNX export is
-# verified in test_export.py. All 40 exports would take ~4 min on 2 cores.
+# verified in test_export.py. All 40 exports take minutes on 2 cores: MOBILEBONE_ALL_TASK_EXPORTS=1 runs
+# them all (benchmarks/tasks_export.py records such a sweep).
 EXPORT_BACKBONES = ("mobileone_s0", "mobilenetv4_conv_small", "mobilenetv4_hybrid_medium")
+EXPORT_NAMES = [
+    n
+    for n in list_task_models()
+    if os.environ.get("MOBILEBONE_ALL_TASK_EXPORTS") or n.endswith(EXPORT_BACKBONES)
+]
 
 
-@pytest.mark.parametrize("name", [n for n in list_task_models() if n.endswith(EXPORT_BACKBONES)])
+@pytest.mark.parametrize("name", EXPORT_NAMES)
 def test_fused_task_model_exports_to_onnx(name: str, tmp_path) -> None:
     model = _build(name)
-    # Statistics of a real batch: non-trivial, well conditioned (float32 torch and ORT agree to ~1e-6).
-    calibrate_batchnorm(raw_outputs(model), torch.rand(2, 3, *CHECK_HW))
-    path = export_task_onnx(model, tmp_path / "m.onnx", input_hw=CHECK_HW)
+    # Statistics of a batch holding the checked input (export_task_onnx's seed 0): non-trivial and well
+    # conditioned. The tolerance is 1e-4, or 4x torch's own float32 error vs float64 where a random model
+    # amplifies rounding more (the MobileOne-S4 models in the full sweep; see benchmarks/tasks_export.py).
+    x = torch.rand(1, 3, *CHECK_HW, generator=torch.Generator().manual_seed(0))
+    calibrate_batchnorm(raw_outputs(model), torch.cat([x, torch.rand(1, 3, *CHECK_HW)]))
+    rtol = max(1e-4, 4 * float32_error(raw_outputs(reparameterize_task_model(model)), x))
+    path = export_task_onnx(model, tmp_path / "m.onnx", input_hw=CHECK_HW, rtol=rtol, seed=0)
     import onnx
 
     graph = onnx.load(str(path)).graph

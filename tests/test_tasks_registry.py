@@ -58,9 +58,13 @@ def test_retinanet_and_segmenters_use_declared_levels() -> None:
         (1, 1),
     ]  # P3–P7
     deeplab = create_segmenter("deeplabv3_mobileone_s0", num_classes=3, aux_loss=True)
-    assert deeplab.aux_classifier is not None and deeplab.classifier[0].convs[1][0].dilation == (6, 6)
+    assert deeplab.aux_classifier is not None and deeplab.classifier[0].convs[1][0].dilation == (12, 12)
     taps = deeplab.backbone(torch.rand(1, 3, 64, 64))
-    assert {k: v.shape[1] for k, v in taps.items()} == {"aux": 256, "out": 1024}  # stride 16, stride 32
+    assert {k: v.shape[1] for k, v in taps.items()} == {"aux": 256, "out": 1024}
+    assert {k: 64 // v.shape[-1] for k, v in taps.items()} == {"aux": 16, "out": 16}  # last stage dilated
+    deeplab32 = create_segmenter("deeplabv3_mobileone_s0", num_classes=3, output_stride=32)
+    assert deeplab32.classifier[0].convs[1][0].dilation == (6, 6)
+    assert deeplab32.backbone(torch.rand(1, 3, 64, 64))["out"].shape[-1] == 2
 
 
 def test_backbone_weights_initialize_the_backbone_strictly(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from mobilebone.numerics import max_relative_error
 
 __all__ = [
     "calibrate_batchnorm",
+    "float32_error",
     "max_relative_error",
     "randomize_batchnorm",
     "randomize_layer_scale",
@@ -76,6 +77,23 @@ def calibrate_batchnorm(model: nn.Module, x: Tensor) -> nn.Module:
     for norm, momentum in zip(norms, momenta, strict=True):
         norm.momentum = momentum
     return model.eval()
+
+
+@torch.no_grad()
+def float32_error(model: nn.Module, x: Tensor) -> float:
+    """How far ``model``'s float32 output on ``x`` is from its float64 output (``max_relative_error``).
+
+    A randomly initialised deep network can amplify float32 rounding (MobileOne-S4's Squeeze-Excite gates
+    do, see ``calibrate_batchnorm``); a second float32 implementation of the same graph (ONNX Runtime)
+    cannot be expected to agree with torch more closely than about twice this.
+    """
+    import copy
+
+    model = model.eval()
+    reference = copy.deepcopy(model).double()
+    outputs, references = model(x.float()), reference(x.double())
+    pairs = zip(outputs, references, strict=True) if isinstance(outputs, tuple) else [(outputs, references)]
+    return max(max_relative_error(out.double(), ref) for out, ref in pairs)
 
 
 # The three ways a model exists, for tests parametrized over forms: the train-time form, the deploy form built

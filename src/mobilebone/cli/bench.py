@@ -7,6 +7,7 @@ from typing import Any
 
 from mobilebone.analysis.runtimes import AUTO, runtimes_help
 from mobilebone.cli.common import MAX_INPUT_SIZE, MIN_INPUT_SIZE
+from mobilebone.tasks.registry import BENCH_INPUT_SIZE, TASKS
 
 DEFAULT_OUT = "mobilebone-report"
 # Per model and runtime, the timed phase stops after this many seconds (runs done are recorded beside the
@@ -30,12 +31,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument(
+        "--task",
+        choices=TASKS,
+        default=None,
+        help=(
+            "time detection or segmentation models instead, each interleaved with its torchvision "
+            "MobileNetV3 counterpart (ssdlite320 / deeplabv3 / lraspp_mobilenet_v3_large, random weights) at "
+            "the same input size, in PyTorch eager; detectors are timed to their raw head outputs (no "
+            "NMS / decoding). Writes bench_TASK.json to --out"
+        ),
+    )
+    parser.add_argument(
         "--models",
         nargs="+",
         metavar="NAME",
         help=(
             "zoo names or globs, space- or comma-separated (default: our 10 models + 10 baselines, marked "
-            "in --list; '*' = the whole zoo)"
+            "in --list; '*' = the whole zoo); with --task, task model names or globs (default: all 20)"
         ),
     )
     parser.add_argument(
@@ -70,8 +82,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--input-size",
         type=int,
-        default=224,
-        help=f"square input side, {MIN_INPUT_SIZE} to {MAX_INPUT_SIZE} (default: 224)",
+        default=None,
+        help=(
+            f"square input side, {MIN_INPUT_SIZE} to {MAX_INPUT_SIZE} (default: 224; with --task: "
+            + ", ".join(f"{t} {s}" for t, s in BENCH_INPUT_SIZE.items())
+            + ")"
+        ),
     )
     parser.add_argument("--batch-size", type=int, default=1, help="batch size (default: 1)")
     parser.add_argument(
@@ -103,6 +119,12 @@ def run(args: argparse.Namespace) -> int:
     from mobilebone.cli.common import console as make_console
 
     console = make_console()
+    if args.task:
+        from mobilebone.cli.bench_task import run_task
+
+        return run_task(args, console)
+    if args.input_size is None:
+        args.input_size = 224
     if args.list:
         defaults = {e.name for e in default_models()}
         for name, entry in zoo().items():

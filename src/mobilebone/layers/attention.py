@@ -164,8 +164,10 @@ def _conv(parent: nn.Module, name: str) -> nn.Conv2d:
 
 
 def _refit(conv: nn.Conv2d, weight: Tensor, bias: Tensor | None) -> nn.Conv2d:
-    """``conv``'s stride, padding and groups with new ``weight`` and ``bias``."""
-    return conv_with_weights(weight, bias, stride=conv.stride, padding=conv.padding, groups=conv.groups)
+    """``conv``'s stride, padding, groups and dilation with new ``weight`` and ``bias``."""
+    return conv_with_weights(
+        weight, bias, stride=conv.stride, padding=conv.padding, groups=conv.groups, dilation=conv.dilation
+    )
 
 
 def set_attention_impl(model: nn.Module, impl: str) -> int:

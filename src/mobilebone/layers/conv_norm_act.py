@@ -20,6 +20,7 @@ def conv_with_weights(
     stride: int | tuple[int, ...] = 1,
     padding: int | str | tuple[int, ...] = 0,
     groups: int = 1,
+    dilation: int | tuple[int, ...] = 1,
 ) -> nn.Conv2d:
     """A new ``nn.Conv2d`` holding ``weight`` and ``bias`` (none when ``bias`` is None).
 
@@ -34,6 +35,7 @@ def conv_with_weights(
         (kernel_h, kernel_w),
         stride,  # type: ignore[arg-type]  # Conv2d.stride is typed tuple[int, ...], the parameter _size_2_t
         padding,  # type: ignore[arg-type]
+        dilation,  # type: ignore[arg-type]
         groups=groups,
         bias=bias is not None,
         device=weight.device,
@@ -48,7 +50,8 @@ def conv_with_weights(
 class ConvNormAct(nn.Module):
     """Conv2d (no bias) → BatchNorm2d → activation; ``fused=True`` builds the deploy form directly.
 
-    Padding is symmetric, ``kernel_size // 2`` (timm's "PyTorch same" for odd kernels at stride 1 and 2).
+    Padding is symmetric, ``dilation · (kernel_size // 2)`` (timm's "PyTorch same" for odd kernels at stride
+    1 and 2). ``dilation`` > 1 serves a backbone built with ``output_stride=16`` (DeepLab's atrous stage).
     State-dict keys: ``conv.weight`` and ``bn.*`` at train time; ``conv.weight``, ``conv.bias`` when fused.
     """
 
@@ -63,10 +66,18 @@ class ConvNormAct(nn.Module):
         *,
         fused: bool = False,
         bn_eps: float = 1e-5,
+        dilation: int = 1,
     ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(
-            in_chs, out_chs, kernel_size, stride, padding=kernel_size // 2, groups=groups, bias=fused
+            in_chs,
+            out_chs,
+            kernel_size,
+            stride,
+            padding=dilation * (kernel_size // 2),
+            dilation=dilation,
+            groups=groups,
+            bias=fused,
         )
         self.bn: nn.Module = nn.Identity() if fused else nn.BatchNorm2d(out_chs, eps=bn_eps)
         self.act: nn.Module = act_layer() if act_layer is not None else nn.Identity()
@@ -92,7 +103,7 @@ class ConvNormAct(nn.Module):
         weight, bias = self.fused_kernel_bias()
         conv = self.conv
         self.conv = conv_with_weights(
-            weight, bias, stride=conv.stride, padding=conv.padding, groups=conv.groups
+            weight, bias, stride=conv.stride, padding=conv.padding, groups=conv.groups, dilation=conv.dilation
         )
         self.bn = nn.Identity()
 

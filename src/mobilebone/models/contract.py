@@ -18,6 +18,18 @@ from torch import Tensor, nn
 from mobilebone.limits import MIN_INPUT_SIZE
 
 FEATURE_CLASSES = (None, "getter")  # timm's FeatureGetterNet: forward_intermediates on a pruned model
+# ``output_stride=16`` keeps the last stage at stride 1 with dilation 2 (timm's ``output_stride=``; DeepLabV3's
+# atrous backbone, Chen et al. 2017 §3.2), as torchvision's segmentation MobileNetV3 does (``dilated=True``).
+OUTPUT_STRIDES = (16, 32)
+
+
+def last_stage_stride_dilation(output_stride: int) -> tuple[int, int]:
+    """``(stride, dilation)`` of the last stride-2 stage for ``output_stride`` (32: 2, 1; 16: 1, 2)."""
+    if output_stride not in OUTPUT_STRIDES:
+        raise ValueError(
+            f"output_stride must be one of {', '.join(map(str, OUTPUT_STRIDES))}, got {output_stride}"
+        )
+    return (2, 1) if output_stride == 32 else (1, 2)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from mobilebone.layers import ClassifierHead
-from mobilebone.models.contract import Backbone, FeatureInfo, FeatureInfoList
+from mobilebone.models.contract import Backbone, FeatureInfo, FeatureInfoList, last_stage_stride_dilation
 from mobilebone.models.mobileone_block import MobileOneBlock
 
 BASE_WIDTHS = (64, 128, 256, 512)
@@ -47,7 +47,11 @@ SPECS: dict[str, MobileOneSpec] = {
 
 
 class MobileOne(Backbone):
-    """MobileOne network. ``deploy=True`` builds the reparameterized (deploy) graph directly."""
+    """MobileOne network. ``deploy=True`` builds the reparameterized (deploy) graph directly.
+
+    ``output_stride=16`` builds the last stage at stride 1 with its 3×3 units dilated by 2 (for DeepLabV3 /
+    LR-ASPP); the parameters, and so the checkpoints, are those of the stride-32 network.
+    """
 
     def __init__(
         self,
@@ -59,8 +63,11 @@ class MobileOne(Backbone):
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
         global_pool: str = "avg",
+        output_stride: int = 32,
     ) -> None:
         super().__init__()
+        _, last_dilation = last_stage_stride_dilation(output_stride)
+        self.output_stride = output_stride
         self.spec = spec
         self.in_chans = in_chans
         self.num_classes = num_classes
@@ -74,7 +81,11 @@ class MobileOne(Backbone):
         unit_index = 0
         in_chs = stem_chs
         stages = []
+        reduction = 2
         for stage_idx, (depth, out_chs) in enumerate(zip(DEPTHS, spec.widths(), strict=True)):
+            # output_stride=16: the last stage's units are dilated, its stride-2 unit runs at stride 1.
+            dilation = last_dilation if stage_idx == len(DEPTHS) - 1 else 1
+            reduction *= 2 if dilation == 1 else 1
             units: list[nn.Module] = []
             for block_idx in range(depth):
                 use_se = block_idx >= depth - spec.se_blocks[stage_idx]
@@ -91,12 +102,13 @@ class MobileOne(Backbone):
                             use_se=use_se,
                             deploy=deploy,
                             drop_path_rate=drop_path_rate * unit_index / max(total_units - 1, 1),
+                            dilation=dilation if kernel > 1 else 1,
                         )
                     )
                     unit_index += 1
                 in_chs = out_chs
             stages.append(nn.Sequential(*units))
-            self.feature_info.append(FeatureInfo(out_chs, 2 ** (stage_idx + 2), f"stages.{stage_idx}"))
+            self.feature_info.append(FeatureInfo(out_chs, reduction, f"stages.{stage_idx}"))
         self.stages = nn.Sequential(*stages)
         self.num_features = in_chs
         self.head_hidden_size = in_chs  # no head conv: the pooled vector has the feature map's width

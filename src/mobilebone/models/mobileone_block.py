@@ -5,6 +5,12 @@ Train time, all on the same input and summed (Apple ``ml-mobileone``, ``mobileon
   * a 1×1 conv-BN "scale" branch when the kernel is larger than 1 (``conv_scale``),
   * a BN-only identity branch when input and output shapes match (``identity``).
 Then optional Squeeze-Excite and ReLU. ``reparameterize()`` folds the branches into ``reparam_conv``.
+
+With ``dilation`` d > 1 (a backbone built with ``output_stride=16``) the unit's stride is dropped (as
+torchvision's ``InvertedResidual`` does: ``stride`` stays the nominal one, so a unit that was stride 2 gets
+no identity branch and keeps its checkpoint keys) and the k×k branches are dilated; the 1×1
+and identity branches still fold exactly: their kernels sit at the k×k kernel's centre tap, which a dilated
+conv applies at offset 0, as an undilated one does.
 """
 
 from __future__ import annotations
@@ -32,10 +38,14 @@ class MobileOneBlock(nn.Module):
         use_se: bool = False,
         deploy: bool = False,
         drop_path_rate: float = 0.0,
+        dilation: int = 1,
     ) -> None:
         super().__init__()
         self.in_chs, self.out_chs = in_chs, out_chs
+        nominal_stride = stride
+        stride = 1 if dilation > 1 else stride  # the conv stride; a dilated unit never down-samples
         self.kernel_size, self.stride, self.groups = kernel_size, stride, groups
+        self.dilation = dilation
         self.reparam_conv: nn.Conv2d | None = None
         self.identity: nn.BatchNorm2d | None = None
         self.conv_kxk: nn.ModuleList | None = None
@@ -43,10 +53,11 @@ class MobileOneBlock(nn.Module):
         if deploy:
             self.reparam_conv = self._make_fused_conv()
         else:
-            if in_chs == out_chs and stride == 1:
+            if in_chs == out_chs and nominal_stride == 1:
                 self.identity = nn.BatchNorm2d(in_chs)
             self.conv_kxk = nn.ModuleList(
-                ConvNormAct(in_chs, out_chs, kernel_size, stride, groups) for _ in range(num_conv_branches)
+                ConvNormAct(in_chs, out_chs, kernel_size, stride, groups, dilation=dilation)
+                for _ in range(num_conv_branches)
             )
             if kernel_size > 1:
                 self.conv_scale = ConvNormAct(in_chs, out_chs, 1, stride, groups)
@@ -55,8 +66,10 @@ class MobileOneBlock(nn.Module):
         self.act = nn.ReLU(inplace=True)
 
     def _make_fused_conv(self) -> nn.Conv2d:
-        k = self.kernel_size
-        return nn.Conv2d(self.in_chs, self.out_chs, k, self.stride, k // 2, groups=self.groups, bias=True)
+        k, d = self.kernel_size, self.dilation
+        return nn.Conv2d(
+            self.in_chs, self.out_chs, k, self.stride, d * (k // 2), dilation=d, groups=self.groups, bias=True
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         if self.reparam_conv is not None:
@@ -101,7 +114,12 @@ class MobileOneBlock(nn.Module):
             return
         kernel, bias = self.fused_kernel_bias()
         self.reparam_conv = conv_with_weights(
-            kernel, bias, stride=self.stride, padding=self.kernel_size // 2, groups=self.groups
+            kernel,
+            bias,
+            stride=self.stride,
+            padding=self.dilation * (self.kernel_size // 2),
+            groups=self.groups,
+            dilation=self.dilation,
         )
         self.conv_kxk = None
         self.conv_scale = None

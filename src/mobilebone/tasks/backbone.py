@@ -51,12 +51,14 @@ def backbone_levels(backbone: str) -> tuple[Level, ...]:
 
 
 def create_extractor(
-    backbone: str, strides: Sequence[int], weights: str | Path | None = None
+    backbone: str, strides: Sequence[int], weights: str | Path | None = None, *, output_stride: int = 32
 ) -> tuple[nn.Module, list[Level]]:
     """A ``features_only`` backbone returning the levels of ``strides`` (one per stride), and their specs.
 
-    ``weights``, a classification checkpoint (file or weight tag), initializes the backbone strictly; its
-    classifier is dropped (the task head is new).
+    ``strides`` name levels by their stride in the undilated (output stride 32) network; with
+    ``output_stride=16`` the stride-32 level comes out at stride 16 (dilated last stage), and the returned
+    specs give the actual strides. ``weights``, a classification checkpoint (file or weight tag),
+    initializes the backbone strictly; its classifier is dropped (the task head is new).
     """
     from mobilebone import create_model
 
@@ -71,7 +73,11 @@ def create_extractor(
         # A checkpoint trained for another class count keeps its backbone; the classifier is dropped anyway.
         warnings.filterwarnings("ignore", message="the classifier of")
         extractor = create_model(
-            backbone, features_only=True, out_indices=indices, pretrained=str(weights) if weights else False
+            backbone,
+            features_only=True,
+            out_indices=indices,
+            pretrained=str(weights) if weights else False,
+            output_stride=output_stride,
         )
     return extractor, level_specs(extractor.feature_info)
 

@@ -36,8 +36,10 @@ def save_task_model(model: nn.Module, path: str | Path, metadata: dict[str, str]
     options: dict[str, object] = {}
     if get_task_entry(name).task == "detection":
         options["size"] = int(model.input_size)  # type: ignore[arg-type]
-    elif getattr(model, "aux_classifier", None) is not None:
-        options["aux_loss"] = True
+    else:
+        options["output_stride"] = int(model.output_stride)  # type: ignore[arg-type]
+        if getattr(model, "aux_classifier", None) is not None:
+            options["aux_loss"] = True
     metadata = {
         **(metadata or {}),
         "format": FORMAT,
@@ -75,6 +77,8 @@ def load_task_model(
         raise TaskCheckpointError(f"{path} was trained for {classes} classes, not {num_classes}")
     options = json.loads(meta.get("options", "{}"))
     entry = get_task_entry(name)
+    if entry.task == "segmentation":
+        options.setdefault("output_stride", 32)  # files written before the option were output stride 32
     build = create_detector if entry.task == "detection" else create_segmenter
     net = build(name, num_classes=classes, **options)
     if meta.get("form") == "deploy":

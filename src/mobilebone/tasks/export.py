@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,14 @@ from mobilebone.tasks.reparam import reparameterize_task_model
 
 DETECTION_OUTPUTS = ("bbox_regression", "cls_logits")
 SEGMENTATION_OUTPUTS = ("logits",)
+
+
+@dataclass(frozen=True)
+class TaskExport:
+    """An exported task model: the file and, per output, ORT's max error relative to torch's largest value."""
+
+    path: Path
+    relative_errors: dict[str, float]
 
 
 def export_task_onnx(
@@ -35,6 +44,19 @@ def export_task_onnx(
     segmenters export the ``"out"`` logits. Raises ``ExportError`` and leaves no file when the outputs
     differ by more than ``rtol`` of their largest magnitude.
     """
+    return export_task_onnx_checked(model, path, input_hw=input_hw, opset=opset, rtol=rtol, seed=seed).path
+
+
+def export_task_onnx_checked(
+    model: nn.Module,
+    path: str | Path,
+    *,
+    input_hw: tuple[int, int] | None = None,
+    opset: int = 17,
+    rtol: float = 1e-4,
+    seed: int = 0,
+) -> TaskExport:
+    """``export_task_onnx``, also returning the measured relative error of every output."""
     fused = raw_outputs(reparameterize_task_model(model)).eval()
     size = int(getattr(model, "input_size", 320))
     height, width = input_hw or (size, size)
@@ -44,6 +66,7 @@ def export_task_onnx(
     expected_list = list(expected) if isinstance(expected, tuple) else [expected]
     names = DETECTION_OUTPUTS if len(expected_list) == 2 else SEGMENTATION_OUTPUTS
     path = Path(path)
+    errors: dict[str, float] = {}
     with atomic_path(path) as tmp:
         try:
             with warnings.catch_warnings():
@@ -67,8 +90,9 @@ def export_task_onnx(
         for name, ref, out in zip(names, expected_list, got, strict=True):
             ref_np = ref.numpy()
             rel = float(np.abs(np.asarray(out) - ref_np).max() / max(float(np.abs(ref_np).max()), 1e-12))
+            errors[name] = rel
             if rel > rtol:
                 raise ExportError(
                     f"ONNX Runtime output {name!r} differs from torch: max relative error {rel:.2e}"
                 )
-    return path
+    return TaskExport(path, errors)

@@ -7,6 +7,7 @@ from typing import Any
 
 from torch import nn
 
+from mobilebone.tasks.backbone import level_specs
 from mobilebone.tasks.registry import get_task_entry
 
 
@@ -24,6 +25,9 @@ def _build(
     model.task_name = entry.name  # type: ignore[assignment]
     model.num_classes = num_classes  # type: ignore[assignment]
     model.input_size = kw.get("size", entry.input_size)  # type: ignore[assignment]
+    if entry.task == "segmentation":  # the stride of the deepest level the head reads
+        levels = level_specs(model.backbone.body.feature_info)  # type: ignore[union-attr]
+        model.output_stride = max(level.stride for level in levels)  # type: ignore[assignment]
     return model
 
 
@@ -45,11 +49,15 @@ def create_segmenter(
     *,
     backbone_weights: str | Path | None = None,
     aux_loss: bool | None = None,
+    output_stride: int | None = None,
 ) -> nn.Module:
     """A segmenter such as ``deeplabv3_mobileone_s4``; ``num_classes`` includes the background (class 0).
 
-    ``aux_loss`` (DeepLabV3 only) adds the auxiliary FCN head. Inputs of any size ≥ 32 px are accepted;
-    512×512 is the default training and evaluation size.
+    ``aux_loss`` (DeepLabV3 only) adds the auxiliary FCN head. ``output_stride`` is 16 (the default: the
+    backbone's last stage dilated, as torchvision's MobileNetV3 segmenters) or 32. Inputs of any size ≥ 32 px
+    are accepted; 512×512 is the default training and evaluation size.
     """
-    options = {} if aux_loss is None else {"aux_loss": aux_loss}
+    options: dict[str, Any] = {} if aux_loss is None else {"aux_loss": aux_loss}
+    if output_stride is not None:
+        options["output_stride"] = output_stride
     return _build(name, "segmentation", num_classes, backbone_weights, **options)

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 Task = Literal["detection", "segmentation"]
 TASKS: tuple[Task, ...] = ("detection", "segmentation")
+# ``bench --task`` default square input: torchvision's SSDLite size for detectors, 512 px for segmenters.
+BENCH_INPUT_SIZE: dict[Task, int] = {"detection": 320, "segmentation": 512}
 
 
 @dataclass(frozen=True)
@@ -20,12 +22,15 @@ class HeadKind:
     """A head family: its task, default square input size and builder ``(backbone, num_classes, **kw)``.
 
     ``builder`` is ``"module:function"``, imported only when a model is built, so listing names needs no torch.
+    ``reference`` is the torchvision MobileNetV3 model ``bench --task`` compares this head with (torchvision
+    has no MobileNetV3 RetinaNet, so RetinaNet is compared with the SSDLite detector).
     """
 
     name: str
     task: Task
     input_size: int
     builder: str
+    reference: str
     options: tuple[str, ...] = ()  # keyword options the builder accepts besides weights
 
     def build(self, backbone: str, num_classes: int, **kwargs: object) -> nn.Module:
@@ -50,14 +55,31 @@ class TaskEntry:
         return self.head.input_size
 
 
+_DET = "mobilebone.tasks.detection"
+_SEG = "mobilebone.tasks.segmentation"
+
+
 def _heads() -> dict[str, HeadKind]:
+    ssdlite_tv = "torchvision.models.detection:ssdlite320_mobilenet_v3_large"
     kinds = (
-        HeadKind("ssdlite", "detection", 320, "mobilebone.tasks.detection:build_ssdlite", ("size",)),
-        HeadKind("retinanet", "detection", 384, "mobilebone.tasks.detection:build_retinanet", ("size",)),
+        HeadKind("ssdlite", "detection", 320, f"{_DET}:build_ssdlite", ssdlite_tv, ("size",)),
+        HeadKind("retinanet", "detection", 384, f"{_DET}:build_retinanet", ssdlite_tv, ("size",)),
         HeadKind(
-            "deeplabv3", "segmentation", 512, "mobilebone.tasks.segmentation:build_deeplabv3", ("aux_loss",)
+            "deeplabv3",
+            "segmentation",
+            512,
+            f"{_SEG}:build_deeplabv3",
+            "torchvision.models.segmentation:deeplabv3_mobilenet_v3_large",
+            ("aux_loss", "output_stride"),
         ),
-        HeadKind("lraspp", "segmentation", 512, "mobilebone.tasks.segmentation:build_lraspp"),
+        HeadKind(
+            "lraspp",
+            "segmentation",
+            512,
+            f"{_SEG}:build_lraspp",
+            "torchvision.models.segmentation:lraspp_mobilenet_v3_large",
+            ("output_stride",),
+        ),
     )
     return {kind.name: kind for kind in kinds}
 

@@ -3,6 +3,8 @@
 Each block takes ``fused=True`` to build its deploy form directly, and ``reparameterize()`` turns a
 train-time block into that form in place (BN folded into convs, layer scale into the last projection).
 Forward passes are straight-line: absent parts are ``nn.Identity`` so state-dict keys never depend on options.
+``dilation`` > 1 (a backbone built with ``output_stride=16``) dilates the k×k convs and drops the stride, as
+torchvision's ``InvertedResidual`` does; ``stride`` stays the nominal one, so the residual is unchanged.
 """
 
 from __future__ import annotations
@@ -45,10 +47,14 @@ class FusedIB(nn.Module):
         *,
         fused: bool = False,
         drop_path_rate: float = 0.0,
+        dilation: int = 1,
     ) -> None:
         super().__init__()
         self.has_skip = stride == 1 and in_chs == out_chs
-        self.conv_exp = ConvNormAct(in_chs, mid_chs, kernel_size, stride, act_layer=act_layer, fused=fused)
+        conv_stride = 1 if dilation > 1 else stride
+        self.conv_exp = ConvNormAct(
+            in_chs, mid_chs, kernel_size, conv_stride, act_layer=act_layer, fused=fused, dilation=dilation
+        )
         self.conv_pwl = ConvNormAct(mid_chs, out_chs, 1, fused=fused)
         self.drop_path = DropPath(drop_path_rate if self.has_skip else 0.0)
 
@@ -79,20 +85,29 @@ class UniversalInvertedBottleneck(nn.Module):
         layer_scale: float | None = None,
         fused: bool = False,
         drop_path_rate: float = 0.0,
+        dilation: int = 1,
     ) -> None:
         super().__init__()
         self.has_skip = stride == 1 and in_chs == out_chs
+        conv_stride = 1 if dilation > 1 else stride
         self.dw_start: nn.Module = nn.Identity()
         if start_dw_kernel:
-            start_stride = 1 if mid_dw_kernel else stride
+            start_stride = 1 if mid_dw_kernel else conv_stride
             self.dw_start = ConvNormAct(
-                in_chs, in_chs, start_dw_kernel, start_stride, groups=in_chs, fused=fused
+                in_chs, in_chs, start_dw_kernel, start_stride, groups=in_chs, fused=fused, dilation=dilation
             )
         self.pw_exp = ConvNormAct(in_chs, mid_chs, 1, act_layer=act_layer, fused=fused)
         self.dw_mid: nn.Module = nn.Identity()
         if mid_dw_kernel:
             self.dw_mid = ConvNormAct(
-                mid_chs, mid_chs, mid_dw_kernel, stride, groups=mid_chs, act_layer=act_layer, fused=fused
+                mid_chs,
+                mid_chs,
+                mid_dw_kernel,
+                conv_stride,
+                groups=mid_chs,
+                act_layer=act_layer,
+                fused=fused,
+                dilation=dilation,
             )
         if not start_dw_kernel and not mid_dw_kernel and stride != 1:
             raise ValueError("a strided UIB needs a depthwise conv to carry the stride")

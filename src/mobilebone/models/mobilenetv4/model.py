@@ -16,7 +16,7 @@ from mobilebone.layers import ConvNormAct, make_divisible
 from mobilebone.layers.attention import MultiQueryAttention2d, check_attn_impl
 from mobilebone.layers.classifier import check_pool_classes, make_global_pool
 from mobilebone.layers.conv_norm_act import ActFactory
-from mobilebone.models.contract import Backbone, FeatureInfo, FeatureInfoList
+from mobilebone.models.contract import Backbone, FeatureInfo, FeatureInfoList, last_stage_stride_dilation
 from mobilebone.models.mobilenetv4.blocks import FusedIB, MobileMQABlock, UniversalInvertedBottleneck
 from mobilebone.models.mobilenetv4.specs import (
     SPECS,
@@ -40,7 +40,12 @@ def _expanded(in_chs: int, expand: float) -> int:
 
 
 class MobileNetV4(Backbone):
-    """MobileNetV4 built from a ``MobileNetV4Spec``; ``deploy=True`` builds the deploy graph."""
+    """MobileNetV4 built from a ``MobileNetV4Spec``; ``deploy=True`` builds the deploy graph.
+
+    ``output_stride=16`` runs ``blocks.3`` (the stride-32 stage) at stride 1 with its depthwise / k×k convs
+    dilated by 2 (for DeepLabV3 / LR-ASPP); parameters and checkpoints are those of the stride-32 network.
+    Its Mobile-MQA blocks attend globally with no K/V down-sampling, so dilation leaves them as they are.
+    """
 
     def __init__(
         self,
@@ -53,9 +58,12 @@ class MobileNetV4(Backbone):
         drop_path_rate: float = 0.0,
         attn_impl: str = "sdpa",
         global_pool: str = "avg",
+        output_stride: int = 32,
     ) -> None:
         super().__init__()
         check_attn_impl(attn_impl)
+        _, last_dilation = last_stage_stride_dilation(output_stride)
+        self.output_stride = output_stride
         self.spec = spec
         self.in_chans = in_chans
         self.num_classes = num_classes
@@ -70,20 +78,21 @@ class MobileNetV4(Backbone):
         index = 0
         in_chs = spec.stem_chs
         stages = []
+        reduction = 2
         for stage_idx, stage_spec in enumerate(spec.stages):
+            dilation = last_dilation if stage_idx == 3 else 1  # blocks.3: the stride-32 stage
+            reduction *= 2 if stage_idx < 4 and dilation == 1 else 1
             blocks = []
             for block_spec in stage_spec:
                 rate = drop_path_rate * index / total
-                blocks.append(self._block(block_spec, in_chs, act, fused, rate, attn_impl))
+                blocks.append(self._block(block_spec, in_chs, act, fused, rate, attn_impl, dilation))
                 in_chs = block_spec.out_chs if not isinstance(block_spec, MQASpec) else in_chs
                 index += 1
             stages.append(nn.Sequential(*blocks))
             # Levels: stride 4, 8, 16 after blocks.0–2; blocks.3 and blocks.4 share stride 32, and the
             # level is the 960-channel output of blocks.4 (timm's feature_info does the same).
             if stage_idx != 3:
-                self.feature_info.append(
-                    FeatureInfo(in_chs, 2 ** (min(stage_idx, 3) + 2), f"blocks.{stage_idx}")
-                )
+                self.feature_info.append(FeatureInfo(in_chs, reduction, f"blocks.{stage_idx}"))
         self.blocks = nn.Sequential(*stages)
         self.stage_ends = [0, 1, 2, 3, 5]  # level k = output of this many stages (blocks.3 has no level)
         # timm's convention: num_features = channels of forward_features (960), head_hidden_size = width of
@@ -101,10 +110,20 @@ class MobileNetV4(Backbone):
             self._init_weights()
 
     def _block(
-        self, spec: BlockSpec, in_chs: int, act: ActFactory, fused: bool, drop_path: float, attn_impl: str
+        self,
+        spec: BlockSpec,
+        in_chs: int,
+        act: ActFactory,
+        fused: bool,
+        drop_path: float,
+        attn_impl: str,
+        dilation: int = 1,
     ) -> nn.Module:
         if isinstance(spec, ConvSpec):
-            return ConvNormAct(in_chs, spec.out_chs, spec.kernel, spec.stride, act_layer=act, fused=fused)
+            stride = 1 if dilation > 1 else spec.stride
+            return ConvNormAct(
+                in_chs, spec.out_chs, spec.kernel, stride, act_layer=act, fused=fused, dilation=dilation
+            )
         if isinstance(spec, FusedIBSpec):
             mid = _expanded(in_chs, spec.expand)
             return FusedIB(
@@ -116,6 +135,7 @@ class MobileNetV4(Backbone):
                 act,
                 fused=fused,
                 drop_path_rate=drop_path,
+                dilation=dilation,
             )
         if isinstance(spec, UIBSpec):
             return UniversalInvertedBottleneck(
@@ -129,6 +149,12 @@ class MobileNetV4(Backbone):
                 layer_scale=self.spec.layer_scale,
                 fused=fused,
                 drop_path_rate=drop_path,
+                dilation=dilation,
+            )
+        if dilation > 1 and spec.kv_stride > 1:
+            # The K/V down-sampling conv would halve the dilated stage's maps; no MNv4 variant has one there.
+            raise ValueError(
+                "output_stride=16 is not supported: the last stage has a K/V-strided attention block"
             )
         return MobileMQABlock(
             in_chs,
