@@ -206,6 +206,17 @@ def test_consensus_across_machines(machines: tuple[Path, Path]) -> None:
     assert verdicts[("onnxruntime", "mobileone_s0.apple_in1k@224")] == "some"  # B only (fastest there)
 
 
+def test_consensus_most_needs_a_majority_of_machines(machines: tuple[Path, Path], tmp_path: Path) -> None:
+    # A third machine like A (s1 fast again): s1 is on the front of 2 of 3 machines → "most"; s0 of 1 → "some".
+    third = _write(tmp_path / "c", MACHINE_A, "CPU C")
+    points = [p for folder in (*machines, third) for p in _points(folder)[0]]
+    verdicts = consensus(points)
+    assert verdicts[("onnxruntime", "mobileone_s1.apple_in1k@224")] == "most"
+    assert verdicts[("onnxruntime", "mobileone_s0.apple_in1k@224")] == "some"
+    assert verdicts[("onnxruntime", "mobileone_s2.apple_in1k@224")] == "every"
+    assert verdicts[("onnxruntime", "resnet18.IMAGENET1K_V1@224")] == "none"
+
+
 def test_pick_on_recorded_rows(machines: tuple[Path, Path]) -> None:
     a = _points(machines[0])[0]
     assert pick(a, 3.0).point.label == "mobileone_s1.apple_in1k@224"  # type: ignore[union-attr]
