@@ -258,6 +258,10 @@ def test_cli_pareto_merges_machines(machines: tuple[Path, Path], tmp_path: Path)
     assert s1[("b", "onnxruntime")]["fronts_of_machines"] == "1/2"
     report = (out / "pareto.md").read_text()
     assert "## Across machines" in report and "CPU A" in report and "mobilenetv4_conv_medium@224" in report
+    assert "load average" not in report  # these rows did not record it
+    loaded = [{**r, "environment": {"load_average": [3.0 + i, 1.0, 1.0]}} for i, r in enumerate(MACHINE_B)]
+    assert main(["pareto", "--results", str(_write(tmp_path / "c", loaded, "CPU C")), "--out", str(out)]) == 0
+    assert "1-min load average 3.0–7.0 while measuring (5 rows)" in (out / "pareto.md").read_text()
     assert (out / "pareto.png").stat().st_size > 10_000
 
 
