@@ -125,7 +125,8 @@ def main() -> int:
             for name in FIGURES:
                 shutil.copyfile(args.out / name, args.docs_img / name)
     path = write_table(args.out, args.threads)
-    print(f"wrote {path}; figures in {args.docs_img}; the tool's report is {args.out / 'report.md'}")
+    figures = args.out if args.no_figures else args.docs_img
+    print(f"wrote {path}; figures in {figures}; the tool's report is {args.out / 'report.md'}")
     return 0
 
 
