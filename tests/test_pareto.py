@@ -355,3 +355,18 @@ def test_threads_and_sizes_are_bounded_like_every_command(
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_docs_interleaved_table_is_the_committed_run() -> None:
+    """docs/pareto.md's interleaved table is what benchmarks/zoo_interleaved.py prints from its JSON."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location(
+        "zoo_interleaved", root / "benchmarks" / "zoo_interleaved.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    record = json.loads((root / "benchmarks/results/zoo_fresh/interleaved_eager.json").read_text())
+    assert module.table(record) in (root / "docs" / "pareto.md").read_text()
