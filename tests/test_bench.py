@@ -616,6 +616,28 @@ def test_zoo_has_ours_and_baselines() -> None:
         resolve_models(["resnet9000"])
 
 
+@pytest.mark.parametrize("name", ["timm/repvit_m0_9", "timm/efficientvit_m0", "timm/ghostnetv3_100"])
+def test_fresher_timm_peers_are_timed_in_deploy_form(name: str) -> None:
+    """RepViT / EfficientViT-M fuse conv-BN (``fuse()``), GhostNetV3 its branches: the zoo times that form."""
+    if not timm_available():
+        pytest.skip("timm is not installed")
+    torch.manual_seed(0)
+    entry = zoo()[name]
+    model = entry.build().eval()
+    for module in model.modules():  # non-trivial BN statistics, so fusing has something to get right
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        expected = model(x)
+        deploy = entry.fuse(model)
+        torch.testing.assert_close(deploy(x), expected, rtol=1e-4, atol=1e-4)
+    count = sum(p.numel() for p in model.parameters())
+    assert sum(p.numel() for p in deploy.parameters()) < count  # branches / BN folded away
+    assert not any(hasattr(m, "fuse") for m in deploy.modules() if m is not deploy)
+
+
 def test_unknown_model_suggests_the_prefixed_name() -> None:
     with pytest.raises(ValueError, match=r"did you mean torchvision/resnet18"):
         resolve_models(["resnet18"])
