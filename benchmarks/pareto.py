@@ -75,6 +75,9 @@ def main() -> int:
         steps += [
             ["pareto", "--results", str(FRESH), "--all-tags", "--out", str(out / "fresh")],
             ["roofline", "--results", str(FRESH), "--out", str(out / "roofline_fresh")],
+            # The sweep over every zoo model with weights; the given peaks only label it (RP is swept).
+            ["roofline", "--ridge-sweep", "--peak-gmacs", "54.2", "--bandwidth-gbs", "13.9"]
+            + ["--out", str(out / "ridge_fresh")],
         ]
     for argv in steps:
         code = cli_main(argv)
