@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ZOO = ROOT / "benchmarks" / "results" / "zoo"  # the earlier `benchmarks/zoo.py` sweep (another machine)
 # The 46-model sweep with the fresher timm peers (`benchmarks/zoo.py --out benchmarks/results/zoo_fresh`).
 FRESH = ROOT / "benchmarks" / "results" / "zoo_fresh"
+# C's measured peaks (roofline_fresh), given so the sweep's labels do not depend on the load of the day.
+SWEEP_PEAKS = ("roofline", "--ridge-sweep", "--peak-gmacs", "54.2", "--bandwidth-gbs", "13.9")
 FIGURES = {
     "merged/pareto.png": "pareto_fronts.png",
     "roofline_zoo/ridge_sweep.png": "pareto_ridge_sweep.png",
@@ -76,8 +78,7 @@ def main() -> int:
             ["pareto", "--results", str(FRESH), "--all-tags", "--out", str(out / "fresh")],
             ["roofline", "--results", str(FRESH), "--out", str(out / "roofline_fresh")],
             # The sweep over every zoo model with weights; the given peaks only label it (RP is swept).
-            ["roofline", "--ridge-sweep", "--peak-gmacs", "54.2", "--bandwidth-gbs", "13.9"]
-            + ["--out", str(out / "ridge_fresh")],
+            [*SWEEP_PEAKS, "--out", str(out / "ridge_fresh")],
         ]
     for argv in steps:
         code = cli_main(argv)
