@@ -930,6 +930,28 @@ def test_docs_correlation_table_is_recomputed_from_the_committed_zoo_results() -
             assert cells == [f"{by[key].estimate:+.2f}" for key in order], (name, label)
 
 
+def test_docs_fresh_sweep_correlations_are_the_committed_results() -> None:
+    """docs/benchmarks.md's paragraph on the 46-model sweep quotes benchmarks/results/zoo_fresh."""
+    rows = [
+        r
+        for r in read_json(ROOT / "benchmarks/results/zoo_fresh/results.json")["rows"]
+        if r["status"] == "ok"
+    ]
+    text = " ".join((ROOT / "docs" / "benchmarks.md").read_text().split())
+
+    def rho(runtime: str, x: str, small: bool) -> str:
+        subset = [r for r in rows if r["runtime"] == runtime and (not small or r["macs"] <= 1e9)]
+        by = {(c.method, c.x): c for c in latency_correlations(subset, n_resamples=20)}
+        return f"{by[('spearman', x)].estimate:+.2f}"
+
+    assert len({r["model"] for r in rows}) == 46
+    ort, eager = "onnxruntime", "eager"
+    assert f"MACs {rho(ort, 'macs', False)} (ONNX Runtime) and {rho(eager, 'macs', False)} (eager)" in text
+    assert f"vs params {rho(ort, 'params', False)} and {rho(eager, 'params', False)}" in text
+    assert f"{rho(ort, 'macs', True)} / {rho(eager, 'macs', True)} vs MACs" in text
+    assert f"{rho(ort, 'params', True)} / {rho(eager, 'params', True)} vs params" in text
+
+
 def test_docs_runtime_table_lists_every_entry() -> None:
     lines = (ROOT / "docs" / "benchmarks.md").read_text().splitlines()
     for spec in RUNTIMES.values():
