@@ -5,7 +5,9 @@ resolution, in ONNX Runtime at every usable core, then PyTorch eager at 1 thread
 a loaded 2-core machine is scrambled by descheduled OpenMP threads, see docs/benchmarks.md — each pass
 ``--resume``-able), ``mobilebone pick`` and ``mobilebone roofline --results`` over the same bench rows,
 then the same merged with the earlier zoo sweep (``benchmarks/results/zoo``, another machine) and the
-roofline with its ridge-point sweep over that sweep's 224-px rows; the figures are copied to ``docs/img/``.
+roofline with its ridge-point sweep over that sweep's 224-px rows; then, when it has been run, the fronts and
+the roofline's rank correlation over the 46-model sweep ``benchmarks/results/zoo_fresh`` (a separate run);
+the figures are copied to ``docs/img/``.
 
     .venv/bin/python benchmarks/pareto.py [--out benchmarks/results/pareto] [--max-seconds 1] [--budget-ms 5]
 """
@@ -23,6 +25,10 @@ from mobilebone.cli.main import main as cli_main
 
 ROOT = Path(__file__).resolve().parent.parent
 ZOO = ROOT / "benchmarks" / "results" / "zoo"  # the earlier `benchmarks/zoo.py` sweep (another machine)
+# The 46-model sweep with the fresher timm peers (`benchmarks/zoo.py --out benchmarks/results/zoo_fresh`).
+FRESH = ROOT / "benchmarks" / "results" / "zoo_fresh"
+# C's measured peaks (roofline_fresh), given so the sweep's labels do not depend on the load of the day.
+SWEEP_PEAKS = ("roofline", "--ridge-sweep", "--peak-gmacs", "54.2", "--bandwidth-gbs", "13.9")
 FIGURES = {
     "merged/pareto.png": "pareto_fronts.png",
     "roofline_zoo/ridge_sweep.png": "pareto_ridge_sweep.png",
@@ -67,6 +73,13 @@ def main() -> int:
         ["pareto", "--results", str(ZOO), str(bench), "--all-tags", "--out", str(out / "merged")],
         ["roofline", "--ridge-sweep", "--results", str(ZOO), "--out", str(out / "roofline_zoo")],
     ]
+    if (FRESH / "results.json").is_file():  # fronts and roofline ρ of the fresher zoo, a run of its own
+        steps += [
+            ["pareto", "--results", str(FRESH), "--all-tags", "--out", str(out / "fresh")],
+            ["roofline", "--results", str(FRESH), "--out", str(out / "roofline_fresh")],
+            # The sweep over every zoo model with weights; the given peaks only label it (RP is swept).
+            [*SWEEP_PEAKS, "--out", str(out / "ridge_fresh")],
+        ]
     for argv in steps:
         code = cli_main(argv)
         if code:

@@ -7,6 +7,10 @@ writes ``table.md`` (the zoo and correlation tables exactly as docs/benchmarks.m
 from ``results.json``) and copies the two correlation figures to ``docs/img/``.
 
     .venv/bin/python benchmarks/zoo.py [--out benchmarks/results/zoo] [--max-seconds 1] [--table-only]
+                                       [--models NAME_OR_GLOB ...] [--docs-img DIR | --no-figures]
+
+``--models`` picks (and orders) the models, default ``*`` (the whole zoo); ``--no-figures`` keeps the
+figures in ``--out`` only (for a separate run that must not replace the ones docs/benchmarks.md shows).
 """
 
 from __future__ import annotations
@@ -105,20 +109,24 @@ def main() -> int:
     parser.add_argument("--max-seconds", type=float, default=1.0)
     parser.add_argument("--threads", type=int, default=usable_cores(), help="ONNX Runtime threads")
     parser.add_argument("--docs-img", type=Path, default=ROOT / "docs" / "img")
+    parser.add_argument("--no-figures", action="store_true", help="do not copy the figures to --docs-img")
+    parser.add_argument("--models", nargs="+", default=["*"], help="zoo names or globs, in order")
     parser.add_argument("--table-only", action="store_true", help="only rewrite table.md from results.json")
     args = parser.parse_args()
     if not args.table_only:
         for runtime, threads in invocations(args.threads):
-            argv = ["bench", "--models", "*", "--runtimes", runtime, "--threads", str(threads)]
+            argv = ["bench", "--models", *args.models, "--runtimes", runtime, "--threads", str(threads)]
             argv += ["--out", str(args.out), "--max-seconds", str(args.max_seconds), "--resume"]
             code = cli_main(argv)
             if code != 0:
                 return code
-        args.docs_img.mkdir(parents=True, exist_ok=True)
-        for name in FIGURES:
-            shutil.copyfile(args.out / name, args.docs_img / name)
+        if not args.no_figures:
+            args.docs_img.mkdir(parents=True, exist_ok=True)
+            for name in FIGURES:
+                shutil.copyfile(args.out / name, args.docs_img / name)
     path = write_table(args.out, args.threads)
-    print(f"wrote {path}; figures in {args.docs_img}; the tool's report is {args.out / 'report.md'}")
+    figures = args.out if args.no_figures else args.docs_img
+    print(f"wrote {path}; figures in {figures}; the tool's report is {args.out / 'report.md'}")
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import shutil
 import statistics
 from pathlib import Path
@@ -539,6 +540,8 @@ def test_environment_has_the_fields_a_result_needs() -> None:
     assert env["threads"] == 3 and env["runtime"] == "onnxruntime" and env["form"] == "train-time"
     assert torch.__version__.startswith(env["torch_version"])
     assert isinstance(env["cpu"], str) and env["cpu"]
+    if hasattr(os, "getloadavg"):  # a shared host's contention, kept with every row
+        assert len(env["load_average"]) == 3 and all(x >= 0 for x in env["load_average"])
     json.dumps(env)  # must be storable as is
 
 
@@ -611,6 +614,28 @@ def test_zoo_has_ours_and_baselines() -> None:
     assert [e.name for e in resolve_models(["mobileone_s[01]"])] == ["mobileone_s0", "mobileone_s1"]
     with pytest.raises(ValueError, match="unknown model 'resnet9000'"):
         resolve_models(["resnet9000"])
+
+
+@pytest.mark.parametrize("name", ["timm/repvit_m0_9", "timm/efficientvit_m0", "timm/ghostnetv3_100"])
+def test_fresher_timm_peers_are_timed_in_deploy_form(name: str) -> None:
+    """RepViT / EfficientViT-M fuse conv-BN (``fuse()``), GhostNetV3 its branches: the zoo times that form."""
+    if not timm_available():
+        pytest.skip("timm is not installed")
+    torch.manual_seed(0)
+    entry = zoo()[name]
+    model = entry.build().eval()
+    for module in model.modules():  # non-trivial BN statistics, so fusing has something to get right
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        expected = model(x)
+        deploy = entry.fuse(model)
+        torch.testing.assert_close(deploy(x), expected, rtol=1e-4, atol=1e-4)
+    count = sum(p.numel() for p in model.parameters())
+    assert sum(p.numel() for p in deploy.parameters()) < count  # branches / BN folded away
+    assert not any(hasattr(m, "fuse") for m in deploy.modules() if m is not deploy)
 
 
 def test_unknown_model_suggests_the_prefixed_name() -> None:
@@ -903,6 +928,28 @@ def test_docs_correlation_table_is_recomputed_from_the_committed_zoo_results() -
             (line,) = [x for x in lines if x.startswith(f"| {name} | {label} | {len(subset)} |")]
             cells = [cell.strip().split(" [")[0] for cell in line.strip("|").split("|")[3:7]]
             assert cells == [f"{by[key].estimate:+.2f}" for key in order], (name, label)
+
+
+def test_docs_fresh_sweep_correlations_are_the_committed_results() -> None:
+    """docs/benchmarks.md's paragraph on the 46-model sweep quotes benchmarks/results/zoo_fresh."""
+    rows = [
+        r
+        for r in read_json(ROOT / "benchmarks/results/zoo_fresh/results.json")["rows"]
+        if r["status"] == "ok"
+    ]
+    text = " ".join((ROOT / "docs" / "benchmarks.md").read_text().split())
+
+    def rho(runtime: str, x: str, small: bool) -> str:
+        subset = [r for r in rows if r["runtime"] == runtime and (not small or r["macs"] <= 1e9)]
+        by = {(c.method, c.x): c for c in latency_correlations(subset, n_resamples=20)}
+        return f"{by[('spearman', x)].estimate:+.2f}"
+
+    assert len({r["model"] for r in rows}) == 46
+    ort, eager = "onnxruntime", "eager"
+    assert f"MACs {rho(ort, 'macs', False)} (ONNX Runtime) and {rho(eager, 'macs', False)} (eager)" in text
+    assert f"vs params {rho(ort, 'params', False)} and {rho(eager, 'params', False)}" in text
+    assert f"{rho(ort, 'macs', True)} / {rho(eager, 'macs', True)} vs MACs" in text
+    assert f"{rho(ort, 'params', True)} / {rho(eager, 'params', True)} vs params" in text
 
 
 def test_docs_runtime_table_lists_every_entry() -> None:

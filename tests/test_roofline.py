@@ -159,3 +159,39 @@ def test_cli_roofline_correlates_with_recorded_rows(tmp_path: Path) -> None:
         assert float(r["predicted_ms"]) == pytest.approx(macs / 10e9 * 1e3, rel=1e-6)
     text = (out / "roofline.md").read_text()
     assert "| onnxruntime | roofline prediction | 3 | +1.00" in text
+
+
+def test_device_presets_are_vendor_data_converted_to_dense_macs() -> None:
+    from mobilebone.analysis.roofline import BYTES_PER_ELEMENT
+    from mobilebone.analysis.roofline_devices import PRECISIONS, device_presets, parse_presets
+
+    assert set(PRECISIONS) == set(BYTES_PER_ELEMENT)
+    presets = device_presets()
+    assert presets and all(p.source.startswith("https://") and p.description for p in presets.values())
+    # NVIDIA's 1979 sparse FP16 TFLOPS: 989.5 dense TFLOPS = 494.75 T dense MACs/s; 4.8 TB/s.
+    h200 = presets[("h200", "fp16")].hardware()
+    assert h200.peak_macs == pytest.approx(494.75e12) and h200.bandwidth == pytest.approx(4.8e12)
+    assert h200.ridge_point == pytest.approx(494.75e12 / 4.8e12)
+    # Apple's 38 TOPS, stated dense: 19 T MACs/s over 120 GB/s.
+    assert presets[("apple_m4", "int8")].hardware().ridge_point == pytest.approx(19e12 / 120e9)
+    header = "device,precision,stated_tops,sparse,bandwidth_gbs,description,source,notes\n"
+    with pytest.raises(ValueError, match=r"x\.csv line 2: precision 'fp8'"):
+        parse_presets(header + "d,fp8,1,false,1,d,https://x,\n", origin="x.csv")
+    with pytest.raises(ValueError, match="source an https"):
+        parse_presets(header + "d,fp32,1,false,1,d,,\n", origin="x.csv")
+
+
+def test_cli_roofline_device_preset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "rl"
+    args = ["roofline", "mobilenetv4_conv_small", "--input-size", "64", "--out", str(out)]
+    assert main([*args, "--device", "jetson_orin_nano_super", "--precision", "int8"]) == 0
+    text = (out / "roofline.md").read_text()
+    # 67 sparse TOPS → 16.75 T dense MACs/s; 102 GB/s → ridge point 164.2 MACs/byte.
+    assert (
+        "jetson_orin_nano_super" in text
+        and "16750.0 GMACs/s, bandwidth 102.0 GB/s, ridge point 164.2" in text
+    )
+    capsys.readouterr()
+    assert main([*args, "--device", "apple_m4", "--precision", "fp32"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "device 'apple_m4' has no fp32 preset; it has int8" in err and len(err.splitlines()) == 1

@@ -82,6 +82,9 @@ def capture_environment(
         "form": "deploy" if deploy else "train-time",
         "gpu": gpu_name(),
         "measured_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        # 1-, 5- and 15-min load averages when this row was taken: on a shared host they say which
+        # numbers were measured under contention (None where the OS has no load average).
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
     }
     env.update({f"{name}_version": version for name, version in library_versions().items()})
     return env

@@ -126,8 +126,20 @@ def environment_line(results: BenchResults) -> str:
     return (
         f"- **{results.label}**: {env.get('cpu', '?')}, {env.get('usable_cores', '?')} usable cores, "
         f"{env.get('os', '?')}, onnxruntime {env.get('onnxruntime_version', '–')}, "
-        f"torch {env.get('torch_version', '–')}"
+        f"torch {env.get('torch_version', '–')}{_load(results)}"
     )
+
+
+def _load(results: BenchResults) -> str:
+    """``; 1-min load average 2.7–9.1 while measuring`` from the rows' environments, if they recorded it."""
+    loads = [
+        float(row["environment"]["load_average"][0])
+        for row in results.rows
+        if isinstance(row.get("environment"), dict) and row["environment"].get("load_average")
+    ]
+    if not loads:
+        return ""
+    return f"; 1-min load average {min(loads):.1f}–{max(loads):.1f} while measuring ({len(loads)} rows)"
 
 
 def markdown(

@@ -2,7 +2,8 @@
 
 Names are ours as registered (``mobileone_s0``), ``torchvision/<name>`` and ``timm/<name>``. Baselines
 are the networks the MobileOne and MobileNetV4 papers compare with: efficient convnets from torchvision
-and, when timm is installed, the mobile transformers and hybrids. No weights are downloaded: latency
+and, when timm is installed, the mobile transformers and hybrids; plus fresher CPU- and mobile-oriented
+timm peers (RepViT, EfficientViT M and B, GhostNetV3, CPUBone). No weights are downloaded: latency
 and complexity do not depend on the weight values.
 """
 
@@ -28,7 +29,10 @@ TORCHVISION_MODELS: dict[str, str] = {
     "resnet50": "convnet",
 }
 
-# timm mobile transformers and hybrids that the papers compare with.
+# timm models, name → kind: first the mobile transformers and hybrids that the papers compare with, then
+# the fresher CPU- and mobile-oriented peers a user would weigh today (all with ImageNet-1k classifiers at
+# 224 px). Left out, see docs/pareto.md: fastvit_mci* (MobileCLIP image encoders, 512-d output, no
+# ImageNet-1k head) and mobilenetv5_* (Gemma 3n's 768-px vision encoder, no classifier).
 TIMM_MODELS: dict[str, str] = {
     "deit_tiny_patch16_224": "transformer",
     "levit_conv_128s": "hybrid",  # the conv-BN variant: levit_128s keeps BatchNorm after Linear layers
@@ -38,6 +42,37 @@ TIMM_MODELS: dict[str, str] = {
     "efficientformer_l1": "hybrid",
     "fastvit_t8": "hybrid",
     "edgenext_x_small": "hybrid",
+    # RepViT (Wang et al., CVPR 2024, arXiv 2307.09283): a MobileNetV3-style convnet with RepVGG branches.
+    "repvit_m0_9": "convnet",
+    "repvit_m1_0": "convnet",
+    "repvit_m1_1": "convnet",
+    "repvit_m1_5": "convnet",
+    "repvit_m2_3": "convnet",
+    # EfficientViT (MSRA; Liu et al., CVPR 2023, arXiv 2305.07027): cascaded group attention.
+    "efficientvit_m0": "hybrid",
+    "efficientvit_m1": "hybrid",
+    "efficientvit_m2": "hybrid",
+    "efficientvit_m3": "hybrid",
+    "efficientvit_m4": "hybrid",
+    "efficientvit_m5": "hybrid",
+    # EfficientViT (MIT; Cai et al., ICCV 2023, arXiv 2205.14756): ReLU linear attention.
+    "efficientvit_b0": "hybrid",
+    "efficientvit_b1": "hybrid",
+    "efficientvit_b2": "hybrid",
+    # GhostNetV3 (Liu et al., arXiv 2404.11202): reparameterized Ghost modules; timm has 1.0× weights only.
+    "ghostnetv3_100": "convnet",
+    # CPUBone (Nottebaum et al., CVPR 2026 Findings, arXiv 2603.26425): designed for low-parallelism CPUs.
+    "cpubone_nano": "hybrid",
+    "cpubone_t0": "hybrid",
+    "cpubone_s0": "hybrid",
+    "cpubone_b0_bfrobust": "hybrid",
+}
+
+# timm zoo models whose weights have no row in timm's results/results-imagenet.csv (at the commit that
+# data/accuracy.csv cites), so no published top-1 to put on an accuracy front: they are timed, not ranked.
+NO_PUBLISHED_ACCURACY: dict[str, str] = {
+    name: "no CPUBone row in timm's results-imagenet.csv at the commit data/accuracy.csv cites"
+    for name in ("cpubone_nano", "cpubone_t0", "cpubone_s0", "cpubone_b0_bfrobust")
 }
 
 # `mobilebone bench` without --models: all of ours plus a spread of convnet and transformer baselines,

@@ -6,11 +6,13 @@ import argparse
 from typing import Any
 
 DEFAULT_OUT = "mobilebone-roofline"
-DEVICES = ("cpu",)  # measured by a short micro-benchmark; any other machine: --peak-gmacs / --bandwidth-gbs
+MEASURED = "cpu"  # this machine, measured by a short micro-benchmark; other names: vendor presets (data)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``roofline`` subcommand."""
+    from mobilebone.analysis.roofline_devices import preset_names
+
     parser = subparsers.add_parser(
         "roofline",
         help="roofline latency prediction per layer and model; ridge-point sweep; how well it ranks measured latency",
@@ -25,7 +27,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "names", nargs="*", metavar="NAME", help="zoo names or globs (default: every zoo model with weights)"
     )
-    parser.add_argument("--device", default="cpu", choices=DEVICES, help="hardware whose peaks are measured")
+    parser.add_argument(
+        "--device",
+        default=MEASURED,
+        choices=[MEASURED, *preset_names()],
+        help=(
+            f"{MEASURED}: this machine's peaks, measured; or a named device whose peaks come from its vendor's "
+            f"public specification at --precision ({', '.join(preset_names())}; data/roofline_devices.csv)"
+        ),
+    )
     parser.add_argument("--peak-gmacs", type=float, help="peak GMACs/s instead of measuring it")
     parser.add_argument(
         "--bandwidth-gbs", type=float, help="memory bandwidth in GB/s instead of measuring it"
@@ -63,6 +73,15 @@ def _hardware(args: argparse.Namespace) -> Any:
             raise ValueError(f"{flag} must be > 0, got {value:g}")
     if args.peak_gmacs and args.bandwidth_gbs:
         return Hardware("given", args.peak_gmacs * 1e9, args.bandwidth_gbs * 1e9)
+    if args.device != MEASURED:
+        from mobilebone.analysis.roofline_devices import preset_hardware
+
+        preset = preset_hardware(args.device, args.precision)
+        return Hardware(
+            preset.name if not (args.peak_gmacs or args.bandwidth_gbs) else f"{args.device}, partly given",
+            args.peak_gmacs * 1e9 if args.peak_gmacs else preset.peak_macs,
+            args.bandwidth_gbs * 1e9 if args.bandwidth_gbs else preset.bandwidth,
+        )
     measured = measure_hardware(check_threads(args.threads))
     return Hardware(
         "this CPU (measured)" if not (args.peak_gmacs or args.bandwidth_gbs) else "this CPU, partly given",
