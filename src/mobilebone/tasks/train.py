@@ -54,7 +54,9 @@ def _collate(batch: list[Any]) -> tuple[list[Any], list[Any]]:
 def _evaluate(model: nn.Module, detection: bool, cfg: SyntheticRunConfig) -> dict[str, float]:
     # Detectors resize inside and map boxes back; segmentation logits are resized back to the labels.
     transforms = detection_transforms(False) if detection else segmentation_transforms(False, None)
-    data = SyntheticShapes("val", length=cfg.val_images, size=cfg.data_size, seed=cfg.seed, transforms=transforms)
+    data = SyntheticShapes(
+        "val", length=cfg.val_images, size=cfg.data_size, seed=cfg.seed, transforms=transforms
+    )
     loader = DataLoader(data, batch_size=16, collate_fn=_collate)
     model.eval()
     if detection:
