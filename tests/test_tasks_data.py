@@ -64,6 +64,15 @@ def test_segmentation_transforms_keep_labels_nearest() -> None:
     assert set(target["semantic"].unique().tolist()) <= set(range(len(CLASSES) + 1))  # no blended labels
 
 
+def test_segmentation_eval_transforms_without_size_keep_the_image_size() -> None:
+    image, target = SyntheticShapes(
+        "val", length=1, size=40, transforms=segmentation_transforms(False, None)
+    )[0]
+    assert image.shape[-2:] == target["semantic"].shape[-2:] == (40, 40)
+    with pytest.raises(ValueError, match="crop size"):
+        segmentation_transforms(True, None)
+
+
 def test_detection_metric_perfect_and_shifted() -> None:
     boxes = torch.tensor([[10.0, 10.0, 50.0, 50.0], [60.0, 60.0, 90.0, 100.0]])
     labels = torch.tensor([1, 2])

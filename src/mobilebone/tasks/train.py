@@ -38,10 +38,13 @@ class SyntheticRunConfig:
     lr: float = 3e-3
     weight_decay: float = 0.05
     warmup_steps: int = 50
-    image_size: int = 160
+    image_size: int = 160  # the model's input size; images are resized to it
+    data_size: int = 160  # the size the shapes are drawn at (the held-out split is scored at this size)
     val_images: int = 128
     seed: int = 0
     threads: int = 2
+    backbone_weights: str = ""  # a classification checkpoint for the backbone ("" = from scratch)
+    log_every: int = 0  # print step, loss and s/step every N steps (0 = silent)
 
 
 def _collate(batch: list[Any]) -> tuple[list[Any], list[Any]]:
@@ -49,9 +52,10 @@ def _collate(batch: list[Any]) -> tuple[list[Any], list[Any]]:
 
 
 def _evaluate(model: nn.Module, detection: bool, cfg: SyntheticRunConfig) -> dict[str, float]:
-    transforms = detection_transforms(False) if detection else segmentation_transforms(False, cfg.image_size)
+    # Detectors resize inside and map boxes back; segmentation logits are resized back to the labels.
+    transforms = detection_transforms(False) if detection else segmentation_transforms(False, None)
     data = SyntheticShapes(
-        "val", length=cfg.val_images, size=cfg.image_size, seed=cfg.seed, transforms=transforms
+        "val", length=cfg.val_images, size=cfg.data_size, seed=cfg.seed, transforms=transforms
     )
     loader = DataLoader(data, batch_size=16, collate_fn=_collate)
     model.eval()
@@ -65,29 +69,37 @@ def _evaluate(model: nn.Module, detection: bool, cfg: SyntheticRunConfig) -> dic
     seg_metric = SegmentationMetric(len(SyntheticShapes.classes))
     with torch.no_grad():
         for images, targets in loader:
-            seg_metric.update(
-                model(torch.stack(images))["out"], torch.stack([t["semantic"] for t in targets])
+            batch = nn.functional.interpolate(
+                torch.stack(images), size=(cfg.image_size, cfg.image_size), mode="bilinear", antialias=True
             )
+            logits = nn.functional.interpolate(
+                model(batch)["out"], size=(cfg.data_size, cfg.data_size), mode="bilinear"
+            )
+            seg_metric.update(logits, torch.stack([t["semantic"] for t in targets]))
     seg = seg_metric.compute()
     return {"miou": seg.miou, "pixel_accuracy": seg.pixel_accuracy}
 
 
 def run_synthetic(cfg: SyntheticRunConfig) -> dict[str, Any]:
-    """Train ``cfg.model`` from scratch for at most ``cfg.minutes``; score it, then its deploy form."""
+    """Train ``cfg.model`` (backbone from scratch or ``cfg.backbone_weights``) for ``cfg.steps`` steps or at
+    most ``cfg.minutes``; score it, then its deploy form."""
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     entry = get_task_entry(cfg.model)
     detection = entry.task == "detection"
     num_classes = len(SyntheticShapes.classes)
+    weights = cfg.backbone_weights or None
     if detection:
-        model = create_detector(cfg.model, num_classes=num_classes, size=cfg.image_size)
+        model = create_detector(
+            cfg.model, num_classes=num_classes, backbone_weights=weights, size=cfg.image_size
+        )
         transforms = detection_transforms(True)
     else:
-        model = create_segmenter(cfg.model, num_classes=num_classes)
+        model = create_segmenter(cfg.model, num_classes=num_classes, backbone_weights=weights)
         transforms = segmentation_transforms(True, cfg.image_size)
     # A fresh training image per step: the set is generated, so it never repeats.
     data = SyntheticShapes(
-        "train", length=cfg.steps * cfg.batch_size, size=cfg.image_size, seed=cfg.seed, transforms=transforms
+        "train", length=cfg.steps * cfg.batch_size, size=cfg.data_size, seed=cfg.seed, transforms=transforms
     )
     loader = DataLoader(data, batch_size=cfg.batch_size, shuffle=False, collate_fn=_collate, drop_last=True)
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)  # type: ignore[arg-type]
@@ -111,6 +123,10 @@ def run_synthetic(cfg: SyntheticRunConfig) -> dict[str, Any]:
         schedule.step()
         losses.append(float(loss.detach()))  # type: ignore[union-attr]
         step += 1
+        if cfg.log_every and step % cfg.log_every == 0:
+            recent = losses[-cfg.log_every :]
+            seconds = (time.perf_counter() - start) / step
+            print(f"step {step} loss {sum(recent) / len(recent):.4f} {seconds:.2f} s/step", flush=True)
         if time.perf_counter() - start > cfg.minutes * 60:
             break
     train_s = time.perf_counter() - start
@@ -120,6 +136,7 @@ def run_synthetic(cfg: SyntheticRunConfig) -> dict[str, Any]:
         "config": asdict(cfg),
         "steps_done": step,
         "train_seconds": round(train_s, 1),
+        "seconds_per_step": round(train_s / max(1, step), 3),
         "final_loss_mean_last_20": sum(losses[-20:]) / max(1, len(losses[-20:])),
         "held_out": scores,
         "held_out_fused": fused_scores,
