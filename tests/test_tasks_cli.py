@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from PIL import Image
 
 from mobilebone.cli.main import main
 from mobilebone.tasks import create_detector, create_segmenter, load_task_model, save_task_model
+from mobilebone.tasks.checkpoint import class_names
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +105,15 @@ def test_bad_image_fails_before_any_output(weights, image: Path, tmp_path: Path,
     err = capsys.readouterr().err.strip()
     assert err.startswith("mobilebone segment: error: ") and "notes.png: not a readable image" in err
     assert not out_dir.exists()  # the good image got no overlay either: no partial output
+
+
+def test_segment_names_classes_from_the_weights_file(image: Path, tmp_path: Path, capsys) -> None:
+    segmenter = create_segmenter("lraspp_mobilenetv4_conv_small", num_classes=3)
+    names = ["sky", "disc", "ring"]
+    named = save_task_model(segmenter, tmp_path / "named.safetensors", {"classes": json.dumps(names)})
+    assert class_names(named, 3) == names
+    assert main(["segment", str(image), "--weights", str(named), "--out-dir", str(tmp_path)]) == 0
+    shares = capsys.readouterr().out.splitlines()[0]
+    assert "class " not in shares and any(f"{name}: " in shares for name in names)
+    plain = save_task_model(segmenter, tmp_path / "plain.safetensors")  # no names stored: numbered
+    assert class_names(plain, 3) == ["background", "class 1", "class 2"]

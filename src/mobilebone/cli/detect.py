@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0.0 <= args.score_thresh <= 1.0:
         raise CliError(f"--score-thresh must be in [0, 1], got {args.score_thresh}")
-    from mobilebone.tasks.checkpoint import load_task_model
+    from mobilebone.tasks.checkpoint import class_names, load_task_model
     from mobilebone.tasks.predict import detect, detection_overlay, read_image, save_png
     from mobilebone.tasks.registry import get_task_entry
 
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_task_model(args.weights, model=args.model, num_classes=args.num_classes)
     if get_task_entry(model.task_name).task != "detection":  # type: ignore[arg-type]
         raise CliError(f"{args.weights} holds a segmentation model; use `mobilebone segment`")
-    names = ["background", *(f"class {i}" for i in range(1, int(model.num_classes)))]  # type: ignore[arg-type]
+    names = class_names(args.weights, int(model.num_classes))  # type: ignore[arg-type]
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for path, image in zip(args.images, images, strict=True):
         found = detect(model, image, args.score_thresh)

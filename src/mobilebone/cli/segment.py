@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.size is not None and args.size < 32:
         raise CliError(f"--size must be >= 32, got {args.size}")
-    from mobilebone.tasks.checkpoint import load_task_model
+    from mobilebone.tasks.checkpoint import class_names, load_task_model
     from mobilebone.tasks.predict import read_image, save_png, segment, segmentation_overlay
     from mobilebone.tasks.registry import get_task_entry
 
@@ -43,12 +43,13 @@ def run(args: argparse.Namespace) -> int:
     if get_task_entry(model.task_name).task != "segmentation":  # type: ignore[arg-type]
         raise CliError(f"{args.weights} holds a detection model; use `mobilebone detect`")
     classes = int(model.num_classes)  # type: ignore[arg-type]
+    names = class_names(args.weights, classes)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for path, image in zip(args.images, images, strict=True):
         labels = segment(model, image, args.size)
         counts = labels.flatten().bincount(minlength=classes)
         shares = ", ".join(
-            f"class {c}: {100 * int(n) / labels.numel():.1f} %" for c, n in enumerate(counts) if n
+            f"{names[c]}: {100 * int(n) / labels.numel():.1f} %" for c, n in enumerate(counts) if n
         )
         print(f"{path}: {shares}")
         out = args.out_dir / f"{Path(path).stem}_segmentation.png"

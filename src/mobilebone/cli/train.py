@@ -16,7 +16,10 @@ _WRITE_ERRORS = {28, 30, 122}  # ENOSPC, EROFS, EDQUOT (Linux numbering; elsewhe
 # Run options, not settings of the run: they are not saved in config.json.
 _RUN_OPTIONS = ("resume", "overwrite")
 # --task without --model trains these (both train on the embedded shapes set in minutes on a CPU).
-DEFAULT_TASK_MODELS = {"detection": "ssdlite_mobileone_s0", "segmentation": "lraspp_mobileone_s0"}
+DEFAULT_TASK_MODELS = {
+    "detection": "ssdlite_mobilenetv4_conv_small",
+    "segmentation": "lraspp_mobilenetv4_conv_small",
+}
 
 
 def _none_or(kind: type) -> Any:

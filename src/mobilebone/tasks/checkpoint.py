@@ -104,6 +104,21 @@ def read_task_metadata(path: str | Path) -> dict[str, str]:
     return dict(meta)
 
 
+def class_names(path: str | Path, num_classes: int) -> list[str]:
+    """The class names stored in a task weights file (``mobilebone train`` stores them), else ``class i``.
+
+    Index 0 is the background, as in torchvision's detectors and segmenters.
+    """
+    import json
+
+    stored = read_task_metadata(path).get("classes")
+    if stored is not None:
+        names = json.loads(stored)
+        if isinstance(names, list) and len(names) == num_classes:
+            return [str(name) for name in names]
+    return ["background", *(f"class {i}" for i in range(1, num_classes))]
+
+
 def load_into(net: nn.Module, state: dict[str, Any], path: str | Path, name: str) -> None:
     """Load ``state`` into ``net`` strictly; a key mismatch is one ``TaskCheckpointError``."""
     missing, unexpected = net.load_state_dict(state, strict=False)

@@ -30,6 +30,7 @@ class TaskRecipe:
     lr_base_size: int
     weight_decay: float
     warmup_epochs: float
+    min_lr: float = 0.0
     aux_loss: bool = False
     ema_decay: float = 0.0
     grad_clip: float = 0.0
@@ -120,31 +121,33 @@ _EMBEDDED_SOURCE = "mobilebone's embedded task demo recipe (not from a paper)"
 EMBEDDED_RECIPES: dict[str, TaskRecipe] = {
     "detection": TaskRecipe(
         input_size=160,
-        epochs=8,
-        batch_size=16,
+        epochs=3,
+        batch_size=8,
         optimizer="adamw",
         lr_base=3e-3,
-        lr_base_size=16,
+        lr_base_size=8,
         weight_decay=0.05,
-        warmup_epochs=0.5,
+        warmup_epochs=0.1,
+        min_lr=3e-5,
         workers=0,
-        checkpoint_every=50,
-        embedded_train=1024,
+        checkpoint_every=100,
+        embedded_train=4000,
         embedded_val=128,
         source=_EMBEDDED_SOURCE,
     ),
     "segmentation": TaskRecipe(
-        input_size=160,
-        epochs=8,
-        batch_size=16,
+        input_size=128,
+        epochs=3,
+        batch_size=8,
         optimizer="adamw",
         lr_base=3e-3,
-        lr_base_size=16,
+        lr_base_size=8,
         weight_decay=0.05,
-        warmup_epochs=0.5,
+        warmup_epochs=0.1,
+        min_lr=3e-5,
         workers=0,
-        checkpoint_every=50,
-        embedded_train=1024,
+        checkpoint_every=100,
+        embedded_train=4000,
         embedded_val=128,
         source=_EMBEDDED_SOURCE,
     ),
