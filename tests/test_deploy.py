@@ -123,6 +123,40 @@ def test_agreement_drop_rejects(deploy_model) -> None:
     assert report.chosen is None
 
 
+def test_int8_error_gate_is_the_median_image_not_the_worst(deploy_model) -> None:
+    """One image far off (a low-margin image rounded) fails a max-error gate but not a median one; top-1
+    agreement still judges decisions. A candidate wrong on every image fails both."""
+    held, calib = _images()
+    seen = []
+
+    def one_image_off(x):
+        with torch.inference_mode():
+            out = deploy_model(x)
+        seen.append(1)
+        return out * 1.5 if len(seen) == 1 else out  # scaled: large error, same top-1
+
+    def every_image_off(x):
+        with torch.inference_mode():
+            return deploy_model(x) * 1.5
+
+    specs = [
+        dataclasses.replace(_fake(name, fn, "int8", tolerance=0.3), error_statistic=stat)
+        for name, fn, stat in (
+            ("one-off-max", one_image_off, "max"),
+            ("one-off-median", one_image_off, "median"),
+            ("all-off-median", every_image_off, "median"),
+        )
+    ]
+    status = {}
+    for spec in specs:
+        seen.clear()
+        (result,) = search(deploy_model, held, calib, runtimes=[spec], threads=1, rounds=1).candidates
+        status[spec.name] = result
+    assert status["one-off-max"].status == REJECTED and "max relative" in status["one-off-max"].error
+    assert status["one-off-median"].verified and status["one-off-median"].median_relative_error < 1e-4
+    assert status["all-off-median"].status == REJECTED and "median relative" in status["all-off-median"].error
+
+
 def test_unavailable_package_is_reported(monkeypatch, deploy_model) -> None:
     """With OpenVINO's package missing every OpenVINO candidate is 'unavailable', and search still runs."""
     import importlib.util
