@@ -16,7 +16,7 @@ pytest.importorskip("torchao")
 
 
 def _weights(tmp_path: Path) -> Path:
-    """A tiny `mobilebone train`-style checkpoint: MobileOne-S0, 3 classes, 32 px, a few embedded images."""
+    """A tiny `mobilebone train`-style checkpoint: MobileOne-S0, 10 classes, 32 px, a few embedded images."""
     from mobilebone.checkpoints import save_native
     from mobilebone.training.config import resolve_config
 
@@ -25,14 +25,14 @@ def _weights(tmp_path: Path) -> Path:
         None,
         input_size=32,
         batch_size=4,
-        embedded_classes=3,
-        embedded_train=8,
-        embedded_val=6,
+        embedded_classes=10,
+        embedded_train=16,
+        embedded_val=8,
         out=str(tmp_path / "run"),
     )
     torch.manual_seed(0)
-    model = mobilebone.create_model("mobileone_s0", num_classes=3).eval()
-    metadata = {"classes": json.dumps(["a", "b", "c"]), "training_config": cfg.to_json()}
+    model = mobilebone.create_model("mobileone_s0", num_classes=10).eval()
+    metadata = {"classes": json.dumps([str(i) for i in range(10)]), "training_config": cfg.to_json()}
     return save_native(
         model, tmp_path / "model_best.safetensors", model_name="mobileone_s0", metadata=metadata
     )

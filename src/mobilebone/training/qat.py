@@ -91,9 +91,12 @@ def prepare_qat(deploy: nn.Module, example: Tensor) -> nn.Module:
     from torchao.quantization.pt2e import move_exported_model_to_train
     from torchao.quantization.pt2e.quantize_pt2e import prepare_qat_pt2e
 
-    captured = torch.export.export(deploy, (example,)).module()
+    # Batch dimension dynamic (an example of 2 keeps export from specializing it to 1): training batches.
+    batch = example[:1].expand(2, *example.shape[1:]).contiguous()
+    captured = torch.export.export(deploy, (batch,), dynamic_shapes=({0: torch.export.Dim.AUTO},)).module()
     prepared = prepare_qat_pt2e(captured, _quantizer())  # type: ignore[arg-type]
     move_exported_model_to_train(prepared)
+    prepared.requires_grad_(True)  # the deploy copy was frozen for inference
     return prepared
 
 
@@ -148,7 +151,7 @@ def finetune(
         raise ValueError(
             f"{weights} records no training config; QAT fine-tunes weights written by `mobilebone train`"
         )
-    cfg = TrainConfig.from_json(json.loads(raw))
+    cfg = TrainConfig.from_json(raw)
     model, name = model_for_checkpoint(ckpt, cfg.model, deploy=True)
     deploy = prepare_for_export(model)
     threads = threads or torch.get_num_threads()
