@@ -196,7 +196,7 @@ def finetune(
             loss.backward()
             optimizer.step()
             scheduler.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             report.steps += 1
         report.train_loss.append(sum(losses) / max(1, len(losses)))
 
