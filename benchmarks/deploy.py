@@ -3,6 +3,14 @@ plus this CPU's matmul peak (for S0's compute floor).
 
     .venv/bin/python benchmarks/deploy.py                 # 224 px, 2 threads, random-init models
     .venv/bin/python benchmarks/deploy.py --rounds 30 --out benchmarks/results/deploy/deploy_224.json
+    .venv/bin/python benchmarks/deploy.py --models mobileone_s0 --weights mobileone_s0=runs/s0/model_best.safetensors \
+        --input-size 48 --out benchmarks/results/deploy/trained_s0_48.json   # weights from `mobilebone train`
+
+With ``--weights MODEL=FILE`` (weights written by ``mobilebone train`` on the embedded set) the model is the
+trained one, its candidates are verified on the embedded set's validation split (held out from training)
+and int8 is calibrated on its training split, as ``mobilebone deploy`` does for such weights; ratios to
+ONNX Runtime fp32 and to timm's fused eager model are written beside each candidate. The compute floor uses
+``analysis.roofline.measure_hardware`` (fp32 matmul peak) at the run's threads.
 
 Random-init models get BatchNorm statistics from generated images (``calibrate_batchnorm``) so activations
 stay O(1) as in a trained net; their top-1 agreement only shows that a candidate computes the same function
@@ -15,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import time
@@ -24,6 +33,7 @@ from typing import Any
 import torch
 
 import mobilebone
+from mobilebone.analysis.roofline import measure_hardware
 from mobilebone.deploy import search
 from mobilebone.export.calibration import generated_images
 from mobilebone.testing import calibrate_batchnorm, randomize_batchnorm
@@ -62,6 +72,58 @@ def _timed(fn: Any) -> float:
     return time.perf_counter() - start
 
 
+def parse_weights(pairs: list[str]) -> dict[str, str]:
+    """``MODEL=FILE`` arguments as a dict."""
+    weights = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not name or not path:
+            raise SystemExit(f"--weights takes MODEL=FILE, got {pair!r}")
+        weights[name] = path
+    return weights
+
+
+def trained(name: str, weights: str, size: int, held_out: int, num_calibration: int) -> dict[str, Any]:
+    """The trained model with held-out (embedded val) and calibration (embedded train) images."""
+    from mobilebone.checkpoints import model_for_checkpoint
+    from mobilebone.checkpoints.load import read
+    from mobilebone.cli.deploy import _embedded_config, _embedded_images
+
+    ckpt = read(weights, arch=name)
+    model, _ = model_for_checkpoint(ckpt, name)
+    config = _embedded_config(model, ckpt.metadata)
+    if config is None:
+        raise SystemExit(f"{weights}: not weights trained on the embedded set (no --data run config)")
+    cfg = dict(getattr(model, "pretrained_cfg", None) or {})
+    return {
+        "model": model,
+        "held": _embedded_images("val", held_out, config, cfg, size),
+        "calib": _embedded_images("train", num_calibration, config, cfg, size),
+        "weights": weights,
+        "held_desc": f"embedded set val split, first {held_out} images (held out from training)",
+        "calib_desc": f"embedded set train split, first {num_calibration} images",
+        "trained_input_size": int(config.get("input_size", size)),
+    }
+
+
+def ratios(report: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Per candidate: speed-up over ORT fp32 and over timm's fused eager model (ratio of medians)."""
+    by_name = {c["runtime"]: c for c in report["candidates"]}
+    ort = by_name.get("onnxruntime", {}).get("median_ms", math.nan)
+    timm_ms = report["references_ms"].get("timm eager, fused", math.nan)
+    return {
+        c["runtime"]: {
+            "median_ms": c["median_ms"],
+            "x_vs_ort_fp32": ort / c["median_ms"],
+            "x_vs_timm_eager_fused": timm_ms / c["median_ms"],
+            "top1_agreement": c.get("top1_agreement", math.nan),
+            "status": c["status"],
+        }
+        for c in report["candidates"]
+        if c.get("median_ms") is not None and math.isfinite(c["median_ms"])
+    }
+
+
 def main() -> None:
     """Run the searches and the peak measurement, write one JSON."""
     parser = argparse.ArgumentParser(
@@ -75,16 +137,27 @@ def main() -> None:
     parser.add_argument("--num-calibration", type=int, default=32)
     parser.add_argument("--runtimes", nargs="+", default=None)
     parser.add_argument("--out", default="benchmarks/results/deploy/deploy_224.json")
+    parser.add_argument("--weights", nargs="*", default=[], metavar="MODEL=FILE", help="trained weights")
     args = parser.parse_args()
+    weights = parse_weights(args.weights)
     size = (args.input_size, args.input_size)
     load_before = os.getloadavg()
     results: dict[str, Any] = {"command": "benchmarks/deploy.py " + " ".join(os.sys.argv[1:]), "models": {}}
     for name in args.models:
         torch.manual_seed(0)
-        model = randomize_batchnorm(mobilebone.create_model(name)).eval()
-        calibrate_batchnorm(model, generated_images(16, {}, size, seed=11))
-        held = generated_images(args.held_out, {}, size, seed=12)
-        calib = generated_images(args.num_calibration, {}, size, seed=13)
+        if name in weights:
+            setup = trained(name, weights[name], args.input_size, args.held_out, args.num_calibration)
+            model, held, calib = setup["model"], setup["held"], setup["calib"]
+        else:
+            model = randomize_batchnorm(mobilebone.create_model(name)).eval()
+            calibrate_batchnorm(model, generated_images(16, {}, size, seed=11))
+            held = generated_images(args.held_out, {}, size, seed=12)
+            calib = generated_images(args.num_calibration, {}, size, seed=13)
+            setup = {
+                "weights": "random init, BatchNorm statistics from generated images",
+                "held_desc": f"{args.held_out} generated images",
+                "calib_desc": f"{args.num_calibration} generated images",
+            }
         started = time.perf_counter()
         report = search(
             model,
@@ -94,17 +167,26 @@ def main() -> None:
             threads=args.threads,
             rounds=args.rounds,
             model_name=name,
-            weights="random init, BatchNorm statistics from generated images",
-            held_out=f"{args.held_out} generated images",
-            calibration=f"{args.num_calibration} generated images",
+            weights=setup["weights"],
+            held_out=setup["held_desc"],
+            calibration=setup["calib_desc"],
             references={"timm eager, fused": timm_call(name, held[:1])},
         )
         print("\n".join(report.table()), flush=True)
-        results["models"][name] = report.to_dict() | {"search_seconds": time.perf_counter() - started}
+        row = report.to_dict() | {"search_seconds": time.perf_counter() - started}
+        row["ratios"] = ratios(row)
+        if "trained_input_size" in setup:
+            row["trained_input_size"] = setup["trained_input_size"]
+        results["models"][name] = row
     peaks = {str(dtype): matmul_peak(dtype, args.threads) for dtype in (torch.float32, torch.bfloat16)}
+    hardware = measure_hardware(args.threads)
+    peaks["roofline fp32 (1024^2 matmul)"] = 2 * hardware.peak_macs / 1e9
     results["matmul_peak_gflops"] = peaks
-    results["s0_gflop"] = S0_GFLOP
-    results["s0_floor_ms"] = {k: 1e3 * S0_GFLOP / v for k, v in peaks.items()}
+    results["memory_bandwidth_gb_s"] = hardware.bandwidth / 1e9
+    # S0's multiply-adds scale with the pixel count (0.55 GFLOP at 224).
+    gflop = S0_GFLOP * (args.input_size / 224) ** 2
+    results["s0_gflop"] = gflop
+    results["s0_floor_ms"] = {k: 1e3 * gflop / v for k, v in peaks.items()}
     results["load_average"] = {"before": load_before, "after": os.getloadavg()}
     results["cpu_count"] = os.cpu_count()
     print(

@@ -123,6 +123,56 @@ def test_agreement_drop_rejects(deploy_model) -> None:
     assert report.chosen is None
 
 
+def test_int8_error_gate_is_the_median_image_not_the_worst(deploy_model) -> None:
+    """One image far off (a low-margin image rounded) fails a max-error gate but not a median one; top-1
+    agreement still judges decisions. A candidate wrong on every image fails both."""
+    held, calib = _images()
+    seen = []
+
+    def one_image_off(x):
+        with torch.inference_mode():
+            out = deploy_model(x)
+        seen.append(1)
+        return out * 1.5 if len(seen) == 1 else out  # scaled: large error, same top-1
+
+    def every_image_off(x):
+        with torch.inference_mode():
+            return deploy_model(x) * 1.5
+
+    specs = [
+        dataclasses.replace(_fake(name, fn, "int8", tolerance=0.3), error_statistic=stat)
+        for name, fn, stat in (
+            ("one-off-max", one_image_off, "max"),
+            ("one-off-median", one_image_off, "median"),
+            ("all-off-median", every_image_off, "median"),
+        )
+    ]
+    status = {}
+    for spec in specs:
+        seen.clear()
+        (result,) = search(deploy_model, held, calib, runtimes=[spec], threads=1, rounds=1).candidates
+        status[spec.name] = result
+    assert status["one-off-max"].status == REJECTED and "max relative" in status["one-off-max"].error
+    assert status["one-off-median"].verified and status["one-off-median"].median_relative_error < 1e-4
+    assert status["all-off-median"].status == REJECTED and "median relative" in status["all-off-median"].error
+
+
+def test_agreement_drop_equal_to_the_limit_passes(deploy_model) -> None:
+    """One image of 200 changing class is a 0.5-point drop, which a 0.5 limit allows (no float round-off)."""
+    from mobilebone.deploy.search import verify
+
+    held = torch.zeros(200, 3, 1, 1)
+    reference = torch.eye(10)[torch.arange(200) % 10]
+    logits = reference.clone()
+    logits[0] = torch.eye(10)[1]  # image 0: class 0 -> class 1
+    engine = Engine("one-off", "int8", lambda x: logits[int(x.flatten()[0])].unsqueeze(0))
+    held[:, 0, 0, 0] = torch.arange(200, dtype=torch.float32)
+    spec = _fake("one-off", engine.infer, "int8", tolerance=10.0)
+    result = verify(spec, engine, held, reference, max_agreement_drop=0.5)
+    assert result.top1_agreement == 0.995 and result.verified, result.error
+    assert not verify(spec, engine, held, reference, max_agreement_drop=0.4).verified
+
+
 def test_unavailable_package_is_reported(monkeypatch, deploy_model) -> None:
     """With OpenVINO's package missing every OpenVINO candidate is 'unavailable', and search still runs."""
     import importlib.util

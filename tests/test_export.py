@@ -408,6 +408,38 @@ def test_a_failing_onnx_preprocessing_step_is_reported(
     assert report.lines()[0].startswith("warning: ONNX Runtime pre-processing (quant_pre_process) failed")
 
 
+def _activation_scales(path: Path) -> dict[str, float]:
+    """Scale of every activation ``QuantizeLinear`` of a QDQ model (weights are stored quantized)."""
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    values = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    return {n.input[0]: float(values[n.input[1]]) for n in graph.node if n.op_type == "QuantizeLinear"}
+
+
+def test_calibration_method_reaches_onnxruntime(tmp_path: Path) -> None:
+    """On one fixed calibration set, MinMax, Percentile and Entropy give different activation scales: the
+    method is not dropped on the way to ``quantize_static`` (Entropy with ORT's default bins was MinMax)."""
+    from mobilebone.export.onnx import INPUT_NAME, write_onnx
+    from mobilebone.export.quantize import CALIBRATION_METHODS, quantize_qdq
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 4, 3, padding=1)).eval()
+    src = tmp_path / "toy.onnx"
+    write_onnx(model, torch.randn(1, 3, 16, 16), src, opset=17, dynamic_batch=False)
+    images = torch.randn(8, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    images[0, :, 0, 0] = 40.0  # a rare outlier that MinMax keeps and Percentile / Entropy clip
+    scales = {}
+    for method in CALIBRATION_METHODS:
+        quantize_qdq(src, tmp_path / f"{method}.onnx", INPUT_NAME, images, method=method)
+        scales[method] = _activation_scales(tmp_path / f"{method}.onnx")
+    assert scales["MinMax"].keys() == scales["Percentile"].keys() == scales["Entropy"].keys()
+    for method in ("Percentile", "Entropy"):
+        assert scales[method] != scales["MinMax"], f"{method} gave MinMax's ranges"
+        # Clipping the outlier shrinks the ranges, it never widens them.
+        assert all(scales[method][k] <= scales["MinMax"][k] * (1 + 1e-6) for k in scales["MinMax"])
+
+
 def test_quantize_bad_calibration_folder_is_a_clear_error(tmp_path: Path) -> None:
     from mobilebone.export.quantize import quantize_onnx
 

@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -39,6 +39,12 @@ BF16_RTOL = 5e-2
 # graph that is wrong rather than rounded. Whether int8 keeps the *decisions* is measured separately
 # (``deploy``: top-1 agreement on held-out images).
 INT8_RTOL = 0.5
+# Which per-image statistic of that error ``deploy`` compares with an int8 candidate's tolerance: the median.
+# On trained weights int8 rounding moves the logits of the few images whose logits are all small by more
+# than half their size (MobileOne-S0 trained on the embedded set, 48 px: 0.6 on the worst of 200 images at
+# 99.5 % top-1 agreement), while a wrong graph (a bad range, a skipped node) is wrong on most images. Top-1
+# agreement judges the decisions; the median error still refuses a broken graph.
+INT8_ERROR_STATISTIC: Literal["max", "median"] = "median"
 # Images an int8 ``build`` calibrates on when timed by ``prepare`` (generated, of the input's size).
 DEFAULT_CALIBRATION_IMAGES = 16
 
@@ -77,6 +83,8 @@ class RuntimeSpec:
     rtol: float | None
     build: Builder | None = None
     install: str = ""
+    # The per-image statistic of the max relative logit error ``deploy`` compares with ``rtol``.
+    error_statistic: Literal["max", "median"] = "max"
 
 
 # --- availability ---------------------------------------------------------------------------------------
@@ -332,6 +340,7 @@ RUNTIMES: dict[str, RuntimeSpec] = {
             INT8_RTOL,
             build=_deploy("onnxruntime", "build_int8"),
             install="pip install onnxruntime",
+            error_statistic=INT8_ERROR_STATISTIC,
         ),
         RuntimeSpec(
             "onnxruntime-int8-tuned",
@@ -343,6 +352,7 @@ RUNTIMES: dict[str, RuntimeSpec] = {
             INT8_RTOL,
             build=_deploy("onnxruntime", "build_int8_tuned"),
             install="pip install onnxruntime",
+            error_statistic=INT8_ERROR_STATISTIC,
         ),
         RuntimeSpec(
             "openvino",
@@ -376,6 +386,7 @@ RUNTIMES: dict[str, RuntimeSpec] = {
             INT8_RTOL,
             build=_deploy("openvino", "build_int8"),
             install=_DEPLOY_EXTRA,
+            error_statistic=INT8_ERROR_STATISTIC,
         ),
         RuntimeSpec(
             "executorch-xnnpack",
@@ -398,6 +409,7 @@ RUNTIMES: dict[str, RuntimeSpec] = {
             INT8_RTOL,
             build=_deploy("executorch", "build_int8"),
             install=_DEPLOY_EXTRA,
+            error_statistic=INT8_ERROR_STATISTIC,
         ),
         RuntimeSpec(
             "litert",

@@ -100,9 +100,17 @@ def build_int8(model: nn.Module, x: Tensor, calibration: Tensor, threads: int, w
     with torch.no_grad():
         for i in range(len(calibration)):
             prepared(calibration[i : i + 1])
-    converted = convert_pt2e(prepared)
-    path = workdir / "executorch-xnnpack-int8.pte"
-    delegates = _lower(torch.export.export(converted, (x,)), path)
-    engine = _engine("executorch-xnnpack-int8", "int8", path, threads, delegates)
+    engine = lower_quantized(convert_pt2e(prepared), x, workdir / "executorch-xnnpack-int8.pte", threads)
     engine.info["calibration_images"] = len(calibration)
     return engine
+
+
+def lower_quantized(
+    converted: nn.Module, x: Tensor, path: Path, threads: int, *, name: str = "executorch-xnnpack-int8"
+) -> Engine:
+    """A pt2e-converted int8 model (``convert_pt2e``'s output) lowered to an XNNPACK ``.pte`` and loaded."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    delegates = _lower(torch.export.export(converted, (x,)), path)
+    return _engine(name, "int8", path, threads, delegates)

@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-METHODS = ("MinMax", "Percentile", "Entropy")
+from mobilebone.export.quantize import CALIBRATION_METHODS
+
+METHODS = tuple(CALIBRATION_METHODS)  # MinMax, Percentile, Entropy
 QUANTIZED_OPS = ("Conv", "Gemm", "MatMul")
 
 
@@ -67,10 +69,9 @@ def quantize(
     cache: Path | None = None,
 ) -> None:
     """Static int8 QDQ quantization of ``src`` (U8S8: uint8 activations, int8 weights, ORT's x86 fast path)."""
-    from mobilebone.export.quantize import input_spec, quantize_qdq
+    from mobilebone.export.quantize import calibration_method, input_spec, quantize_qdq
 
-    if method not in METHODS:
-        raise ValueError(f"unknown calibration method {method!r}; choose from {', '.join(METHODS)}")
+    calibration_method(method)  # an unknown name fails here, in one line
     name, _ = input_spec(src)
     quantize_qdq(
         src,
@@ -80,7 +81,7 @@ def quantize(
         per_channel=per_channel,
         method=method,
         exclude=list(exclude or []),
-        extra_options={"CalibPercentile": 99.999},
+        cache=cache,
     )
 
 

@@ -107,6 +107,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         if name == "data_layout":
             kwargs = {**kwargs, **layout_flag()}
         parser.add_argument(flag_name(name), **kwargs)
+    from mobilebone.cli import train_qat
+
+    train_qat.add_flags(parser)
     parser.set_defaults(func=run)
 
 
@@ -167,6 +170,10 @@ def run(args: argparse.Namespace) -> int:
     from mobilebone.training.rundir import describe_os_error
 
     given = overrides_from(args)
+    if args.qat or args.weights:
+        from mobilebone.cli import train_qat
+
+        return train_qat.run(args, given)
     try:
         if args.resume:
             from mobilebone.training import checkpointing as ckpt

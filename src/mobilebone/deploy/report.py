@@ -25,7 +25,8 @@ class CandidateResult:
     tolerance: float
     error: str = ""
     top1_agreement: float = float("nan")
-    max_relative_error: float = float("nan")
+    max_relative_error: float = float("nan")  # worst image's max |a - b| / max |b|
+    median_relative_error: float = float("nan")  # the median image's
     median_ms: float = float("nan")
     round_minima_ms: list[float] = field(default_factory=list)
     artifacts: list[str] = field(default_factory=list)

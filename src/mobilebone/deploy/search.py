@@ -45,15 +45,18 @@ def verify(
     result.artifacts = [str(p) for p in engine.artifacts]
     result.info = dict(engine.info)
     logits = logits_of(engine, held_out)
-    result.top1_agreement = float((logits.argmax(1) == reference.argmax(1)).double().mean())
-    result.max_relative_error = max(
-        max_relative_error(logits[i].double(), reference[i].double()) for i in range(len(reference))
-    )
-    drop = 100 * (1 - result.top1_agreement)
-    if not result.max_relative_error <= _rtol(runtime):
+    agree = int((logits.argmax(1) == reference.argmax(1)).sum())
+    result.top1_agreement = agree / len(reference)
+    errors = [max_relative_error(logits[i].double(), reference[i].double()) for i in range(len(reference))]
+    result.max_relative_error = max(errors)
+    result.median_relative_error = statistics.median(errors)
+    error = result.median_relative_error if runtime.error_statistic == "median" else result.max_relative_error
+    # From counts: 100 * (1 - 0.995) is 0.5000000000000004, which would fail a 0.5-point limit.
+    drop = 100 * (len(reference) - agree) / len(reference)
+    if not error <= _rtol(runtime):
         result.status = REJECTED
         result.error = (
-            f"max relative logit error {result.max_relative_error:.1e} > tolerance {_rtol(runtime):.0e}"
+            f"{runtime.error_statistic} relative logit error {error:.1e} > tolerance {_rtol(runtime):.0e}"
         )
     elif not drop <= max_agreement_drop:
         result.status = REJECTED
