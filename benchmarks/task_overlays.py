@@ -29,6 +29,7 @@ from mobilebone.tasks.data.synthetic import SyntheticShapes
 
 def held_out_images(out: Path, count: int, size: int, seed: int = 0) -> list[str]:
     """The first ``count`` held-out images at ``size`` px as PNG files in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
     data = SyntheticShapes("val", length=count, size=size, seed=seed)
     paths = []
     for index in range(count):

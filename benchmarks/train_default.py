@@ -6,6 +6,7 @@ otherwise) in this process, then writes one JSON with the final scores, the per-
 committed results are under benchmarks/results/training/ and docs/training.md quotes them.
 
     python benchmarks/train_default.py [--model mobilenetv4_conv_small] [--json PATH] [-- extra train flags]
+    python benchmarks/train_default.py --task detection      # the default `mobilebone train --task detection`
     python benchmarks/train_default.py --render results/training/default_mobileone_s0.json   # docs table
 """
 
@@ -19,6 +20,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from mobilebone.cli.train import DEFAULT_TASK_MODELS  # torch-free: --task without --model
 
 RESULTS = Path(__file__).resolve().parent / "results" / "training"
 
@@ -54,8 +57,13 @@ def render(record: dict) -> str:
 def main() -> None:
     """Train, then write the JSON record."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="mobileone_s0")
-    parser.add_argument("--json", metavar="PATH", help="default: results/training/default_<model>.json")
+    parser.add_argument("--task", default="classification", choices=("classification", *DEFAULT_TASK_MODELS))
+    parser.add_argument("--model", help="default: mobileone_s0, or --task's default model")
+    parser.add_argument(
+        "--json",
+        metavar="PATH",
+        help="default: results/training/ (results/tasks/ for --task) default_<model>.json",
+    )
     parser.add_argument(
         "--render", metavar="JSON", help="print the docs/training.md summary of a result file"
     )
@@ -70,6 +78,7 @@ def main() -> None:
     from mobilebone.analysis.environment import capture_environment
     from mobilebone.atomic import atomic_open
     from mobilebone.cli.train import config_flags, flag_name
+    from mobilebone.tasks.training import make_task, resolve_task_config
     from mobilebone.training import resolve_config, train
 
     sub = argparse.ArgumentParser()
@@ -78,16 +87,29 @@ def main() -> None:
     overrides = vars(sub.parse_args(args.flags))
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = resolve_config(args.model, overrides.pop("data", None), out=str(Path(tmp) / "run"), **overrides)
+        out, data = str(Path(tmp) / "run"), overrides.pop("data", None)
+        if args.task == "classification":
+            cfg = resolve_config(args.model or "mobileone_s0", data, out=out, **overrides)
+        else:
+            model = args.model or DEFAULT_TASK_MODELS[args.task]
+            cfg = resolve_task_config(args.task, model, data, out=out, **overrides)
         started = time.perf_counter()
-        result = train(cfg)
+        result = train(cfg, task=make_task(cfg))
         wall = time.perf_counter() - started
         with (result.out / "metrics.csv").open(newline="", encoding="utf-8") as file:
             epochs = list(csv.DictReader(file))
     rates = [float(r["train_images_per_s"]) for r in epochs]
     record = {
         "command": "python benchmarks/train_default.py " + " ".join(sys.argv[1:]),
-        "equivalent_cli": f"mobilebone train --model {args.model} " + " ".join(args.flags),
+        "equivalent_cli": " ".join(
+            [
+                "mobilebone train",
+                *([f"--task {args.task}"] if args.task != "classification" else []),
+                *([f"--model {args.model}"] if args.model else []),
+                *args.flags,
+            ]
+        ),
+        "task": args.task,
         "model": cfg.model,
         "recipe": cfg.recipe,
         "config": json.loads(cfg.to_json()),
@@ -102,7 +124,8 @@ def main() -> None:
         "load_average_after": os.getloadavg(),
         "environment": capture_environment(torch.get_num_threads(), runtime="eager-cpu", deploy=False),
     }
-    path = Path(args.json) if args.json else RESULTS / f"default_{cfg.model}.json"
+    folder = RESULTS if args.task == "classification" else RESULTS.parent / "tasks"
+    path = Path(args.json) if args.json else folder / f"default_{cfg.model}.json"
     with atomic_open(path) as handle:
         handle.write((json.dumps(record, indent=2) + "\n").encode("utf-8"))
     print(

@@ -202,3 +202,27 @@ def test_coco_layout_gives_detection_batches_and_class_names(tmp_path: Path) -> 
     images, targets = task.collate([data.train[0], data.train[1]])
     assert [len(t["boxes"]) for t in targets] == [1, 0] and targets[0]["labels"].tolist() == [3]
     assert images[0].shape == (3, 40, 50)
+
+
+def test_detection_scoring_reports_the_raw_output_difference_of_a_deploy_form() -> None:
+    from mobilebone.tasks.factory import create_detector
+    from mobilebone.tasks.reparam import reparameterize_task_model
+    from mobilebone.training.distributed import DistInfo
+
+    cfg = resolve_task_config("detection", "ssdlite_mobileone_s0", out="unused", input_size=64)
+    task = make_task(cfg)
+    torch.manual_seed(0)
+    model = create_detector("ssdlite_mobileone_s0", num_classes=3, size=64).eval()
+    for m in model.modules():  # non-trivial BatchNorm statistics, so folding them changes the graph
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    images = [torch.rand(3, 64, 64), torch.rand(3, 50, 70)]
+    targets = [{"boxes": torch.tensor([[4.0, 4.0, 30.0, 30.0]]), "labels": torch.tensor([1])}] * 2
+    deployed = reparameterize_task_model(model)
+    same, fused = task.evaluate([model, deployed], [(images, targets)], DistInfo())
+    assert same["max_logit_diff"] == 0.0 and 0.0 < fused["max_logit_diff"] < 1e-3  # rounding only
+    with torch.no_grad():
+        deployed.head.classification_head.module_list[0][-1].weight.add_(0.1)  # type: ignore[union-attr, index]
+    broken = task.evaluate([model, deployed], [(images, targets)], DistInfo())[1]
+    assert broken["max_logit_diff"] > 1e-2

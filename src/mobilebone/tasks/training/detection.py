@@ -55,23 +55,46 @@ class DetectionTask(TaskModelTrainer):
     def evaluate(
         self, models: Sequence[nn.Module], batches: Iterable[Any], info: DistInfo
     ) -> list[dict[str, float]]:
-        """COCO box mAP@[.5:.95] and mAP@.5 in percent (torchmetrics syncs them over ranks)."""
+        """COCO box mAP@[.5:.95] and mAP@.5 in percent (torchmetrics syncs them over ranks), and the max
+        |raw head output difference| to the first model (box regressions and class logits before decoding,
+        on the batch resized to the input size: what reparameterization must preserve)."""
         from mobilebone.tasks.metrics import DetectionMetric
+        from mobilebone.tasks.raw import raw_outputs
 
         metrics = [DetectionMetric() for _ in models]
+        views = [raw_outputs(m) for m in models]
         modes = [m.training for m in models]
         for m in models:
             m.eval()
-        count = 0
+        diffs, count = [0.0] * len(models), 0
         for images, targets in batches:
             images = [i.to(info.device, non_blocking=True) for i in images]
             for model, metric in zip(models, metrics, strict=True):
                 metric.update(model(images), targets)
+            if len(models) > 1:
+                resized = _at_input_size(images, int(models[0].input_size))  # type: ignore[arg-type]
+                reference = views[0](resized)
+                for i, view in enumerate(views[1:], start=1):
+                    for got, ref in zip(view(resized), reference, strict=True):
+                        diffs[i] = max(diffs[i], float((got.float() - ref.float()).abs().max()))
             count += len(images)
         for m, mode in zip(models, modes, strict=True):
             m.train(mode)
         results = []
-        for metric in metrics:
+        for metric, diff in zip(metrics, diffs, strict=True):
             scores = metric.compute()
-            results.append({"map50": 100.0 * scores.map_50, "map": 100.0 * scores.map, "count": count})
+            results.append(
+                {
+                    "map50": 100.0 * scores.map_50,
+                    "map": 100.0 * scores.map,
+                    "count": count,
+                    "max_logit_diff": diff,
+                }
+            )
         return results
+
+
+def _at_input_size(images: list[torch.Tensor], size: int) -> torch.Tensor:
+    """The images resized to ``size`` × ``size`` (bilinear) as one batch, for the raw-output comparison."""
+    resize = torch.nn.functional.interpolate
+    return torch.cat([resize(i[None].float(), size=(size, size), mode="bilinear") for i in images])
