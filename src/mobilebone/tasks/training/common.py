@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from mobilebone.tasks.data.layouts import Split
@@ -13,6 +15,36 @@ from mobilebone.tasks.data.synthetic import SyntheticShapes
 from mobilebone.training.config import TrainConfig
 from mobilebone.training.data import Transformed
 from mobilebone.training.task import TaskData
+
+# One batch through every model → per model: (what the metric scores, the raw tensors compared across models).
+Outputs = Callable[[Sequence[nn.Module], Any], list[tuple[Any, tuple[torch.Tensor, ...]]]]
+
+
+@torch.no_grad()
+def score_models(
+    models: Sequence[nn.Module], batches: Iterable[Any], metrics: Sequence[Any], outputs: Outputs
+) -> tuple[list[Any], list[float], int]:
+    """Run every model in eval mode on the same batches: each metric updated with its model's predictions,
+    the max |raw output difference| of each model to the first one, and the image count. Training modes are
+    restored afterwards. Returns ``(computed metrics, differences, count)``."""
+    modes = [m.training for m in models]
+    for m in models:
+        m.eval()
+    diffs, count = [0.0] * len(models), 0
+    try:
+        for batch in batches:
+            results = outputs(models, batch)
+            targets = batch[1]
+            reference = results[0][1]
+            for i, ((predictions, raw), metric) in enumerate(zip(results, metrics, strict=True)):
+                metric.update(predictions, targets)
+                for got, ref in zip(raw, reference, strict=True):
+                    diffs[i] = max(diffs[i], float((got.float() - ref.float()).abs().max()))
+            count += len(batch[0])
+    finally:
+        for m, mode in zip(models, modes, strict=True):
+            m.train(mode)
+    return [metric.compute() for metric in metrics], diffs, count
 
 
 def open_split(cfg: TrainConfig, split: Split) -> tuple[Any, list[str], str]:

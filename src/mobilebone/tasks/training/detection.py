@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from mobilebone.tasks.training.common import TaskModelTrainer, task_data
+from mobilebone.tasks.training.common import TaskModelTrainer, score_models, task_data
 from mobilebone.training.config import TrainConfig
 from mobilebone.training.distributed import DistInfo
 from mobilebone.training.task import TaskData
@@ -51,7 +51,6 @@ class DetectionTask(TaskModelTrainer):
         losses = model(images, targets)
         return torch.stack(list(losses.values())).sum(), len(images)
 
-    @torch.no_grad()
     def evaluate(
         self, models: Sequence[nn.Module], batches: Iterable[Any], info: DistInfo
     ) -> list[dict[str, float]]:
@@ -61,37 +60,21 @@ class DetectionTask(TaskModelTrainer):
         from mobilebone.tasks.metrics import DetectionMetric
         from mobilebone.tasks.raw import raw_outputs
 
-        metrics = [DetectionMetric() for _ in models]
         views = [raw_outputs(m) for m in models]
-        modes = [m.training for m in models]
-        for m in models:
-            m.eval()
-        diffs, count = [0.0] * len(models), 0
-        for images, targets in batches:
-            images = [i.to(info.device, non_blocking=True) for i in images]
-            for model, metric in zip(models, metrics, strict=True):
-                metric.update(model(images), targets)
-            if len(models) > 1:
-                resized = _at_input_size(images, int(models[0].input_size))  # type: ignore[arg-type]
-                reference = views[0](resized)
-                for i, view in enumerate(views[1:], start=1):
-                    for got, ref in zip(view(resized), reference, strict=True):
-                        diffs[i] = max(diffs[i], float((got.float() - ref.float()).abs().max()))
-            count += len(images)
-        for m, mode in zip(models, modes, strict=True):
-            m.train(mode)
-        results = []
-        for metric, diff in zip(metrics, diffs, strict=True):
-            scores = metric.compute()
-            results.append(
-                {
-                    "map50": 100.0 * scores.map_50,
-                    "map": 100.0 * scores.map,
-                    "count": count,
-                    "max_logit_diff": diff,
-                }
-            )
-        return results
+
+        def outputs(models: Sequence[nn.Module], batch: Any) -> list[tuple[Any, tuple[torch.Tensor, ...]]]:
+            images = [i.to(info.device, non_blocking=True) for i in batch[0]]
+            if len(models) == 1:  # nothing to compare: skip the raw pass
+                return [(models[0](images), ())]
+            resized = _at_input_size(images, int(models[0].input_size))  # type: ignore[arg-type]
+            return [(m(images), tuple(view(resized))) for m, view in zip(models, views, strict=True)]
+
+        metrics = [DetectionMetric() for _ in models]
+        scores, diffs, count = score_models(models, batches, metrics, outputs)
+        return [
+            {"map50": 100.0 * score.map_50, "map": 100.0 * score.map, "count": count, "max_logit_diff": diff}
+            for score, diff in zip(scores, diffs, strict=True)
+        ]
 
 
 def _at_input_size(images: list[torch.Tensor], size: int) -> torch.Tensor:

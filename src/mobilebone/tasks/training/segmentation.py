@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from mobilebone.tasks.metrics import IGNORE_INDEX
-from mobilebone.tasks.training.common import TaskModelTrainer, task_data
+from mobilebone.tasks.training.common import TaskModelTrainer, score_models, task_data
 from mobilebone.training.config import TrainConfig
 from mobilebone.training.distributed import DistInfo
 from mobilebone.training.task import TaskData
@@ -57,41 +57,26 @@ class SegmentationTask(TaskModelTrainer):
             )
         return loss, len(images)
 
-    @torch.no_grad()
     def evaluate(
         self, models: Sequence[nn.Module], batches: Iterable[Any], info: DistInfo
     ) -> list[dict[str, float]]:
         """mIoU and pixel accuracy in percent, and the max |logit difference| to the first model."""
         from mobilebone.tasks.metrics import SegmentationMetric
 
+        def outputs(models: Sequence[nn.Module], batch: Any) -> list[tuple[Any, tuple[torch.Tensor, ...]]]:
+            images = batch[0].to(info.device, non_blocking=True)
+            logits = [m(images)["out"].float() for m in models]
+            return [(out, (out,)) for out in logits]
+
         num_classes = int(models[0].num_classes)  # type: ignore[arg-type]
         metrics = [SegmentationMetric(num_classes) for _ in models]
-        modes = [m.training for m in models]
-        for m in models:
-            m.eval()
-        diffs, count = [0.0] * len(models), 0
-        for images, labels in batches:
-            images = images.to(info.device, non_blocking=True)
-            reference = None
-            for i, (model, metric) in enumerate(zip(models, metrics, strict=True)):
-                logits = model(images)["out"].float()
-                metric.update(logits, labels)
-                if reference is None:
-                    reference = logits
-                else:
-                    diffs[i] = max(diffs[i], float((logits - reference).abs().max()))
-            count += len(images)
-        for m, mode in zip(models, modes, strict=True):
-            m.train(mode)
-        results = []
-        for metric, diff in zip(metrics, diffs, strict=True):
-            scores = metric.compute()
-            results.append(
-                {
-                    "miou": 100.0 * scores.miou,
-                    "pixel_accuracy": 100.0 * scores.pixel_accuracy,
-                    "count": count,
-                    "max_logit_diff": diff,
-                }
-            )
-        return results
+        scores, diffs, count = score_models(models, batches, metrics, outputs)
+        return [
+            {
+                "miou": 100.0 * score.miou,
+                "pixel_accuracy": 100.0 * score.pixel_accuracy,
+                "count": count,
+                "max_logit_diff": diff,
+            }
+            for score, diff in zip(scores, diffs, strict=True)
+        ]
