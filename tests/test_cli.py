@@ -95,3 +95,15 @@ def test_list_task_models(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.split() == [f"lraspp_{b}" for b in sorted(list_models())]
     assert main(["list", "--task", "detection", "nothing*"]) == 2
     assert "no detection model matches" in capsys.readouterr().err
+
+
+def test_a_missing_optional_package_is_one_line_naming_the_extra(monkeypatch, capsys) -> None:
+    import mobilebone.cli.list as list_cli
+
+    def needs_executorch(args: object) -> int:
+        raise ModuleNotFoundError("No module named 'executorch'", name="executorch")
+
+    monkeypatch.setattr(list_cli, "run", needs_executorch)
+    assert main(["list"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "'executorch'" in err and "mobilebone[deploy]" in err

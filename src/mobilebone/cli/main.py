@@ -60,6 +60,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Checkpoint errors carry command-line advice (--weights PATH) next to the Python one.
         print(f"mobilebone {args.command}: error: {getattr(err, 'cli_message', err)}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as err:  # an optional runtime (the deploy extra) that is not installed
+        print(
+            f"mobilebone {args.command}: error: this needs the Python package {err.name!r}, which is not "
+            "installed (the deploy runtimes come with: pip install 'mobilebone[deploy]')",
+            file=sys.stderr,
+        )
+        return 2
     except OSError as err:  # missing file, permission, read-only or full disk, a path through a file, …
         print(f"mobilebone {args.command}: error: {_os_error(err)}", file=sys.stderr)
         return 2
