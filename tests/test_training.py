@@ -323,3 +323,25 @@ def test_torchrun_two_processes_on_cpu(tmp_path: Path) -> None:
     assert state["rng"]["torch"].shape[0] == 2  # one RNG state per rank
     assert not torch.equal(state["rng"]["torch"][0], state["rng"]["torch"][1])
     assert read_metadata(out / "model_deploy.safetensors")["fused"] == "true"
+
+
+def test_backbone_weights_start_a_classifier_from_a_previous_run(tmp_path: Path) -> None:
+    """Fine-tuning: --backbone-weights loads every tensor (the classifier too when the class counts match)."""
+    from mobilebone import create_model
+    from mobilebone.checkpoints import save_native
+    from mobilebone.training.classification import ClassificationTask
+
+    trained = create_model("mobileone_s0", num_classes=10)
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(torch.randn_like(p) * 0.1)  # differ from a fresh init
+    weights = save_native(trained, tmp_path / "s0.safetensors", model_name="mobileone_s0")
+    cfg = resolve_config("mobileone_s0", backbone_weights=str(weights))
+    started = ClassificationTask(cfg).build_model(cfg, 10).state_dict()
+    for key, value in trained.state_dict().items():
+        torch.testing.assert_close(started[key], value, rtol=0, atol=0, msg=key)
+    with pytest.warns(UserWarning, match="classifier"):  # 12 classes: a fresh classifier, the rest loaded
+        other = ClassificationTask(cfg).build_model(cfg, 12).state_dict()
+    stem = "stem.conv_kxk.0.conv.weight"
+    torch.testing.assert_close(other[stem], trained.state_dict()[stem], rtol=0, atol=0)
+    assert other["head.fc.weight"].shape[0] == 12

@@ -99,10 +99,16 @@ class ClassificationTask:
         return default_collate(samples)
 
     def build_model(self, cfg: TrainConfig, num_classes: int) -> nn.Module:
-        """The registry's model with a ``num_classes`` head."""
+        """The registry's model with a ``num_classes`` head, started from ``cfg.backbone_weights`` when given
+        (a weight tag or file; its classifier is kept when the class counts match, as timm's fine-tuning)."""
         from mobilebone import create_model
 
-        return create_model(cfg.model, num_classes=num_classes, drop_path_rate=cfg.drop_path)
+        return create_model(
+            cfg.model,
+            num_classes=num_classes,
+            drop_path_rate=cfg.drop_path,
+            pretrained=cfg.backbone_weights or False,
+        )
 
     def _inputs(self, batch: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = batch

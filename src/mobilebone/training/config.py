@@ -68,7 +68,10 @@ class TrainConfig:
     backbone_weights: str | None = field(
         default=None,
         metadata=_help(
-            "--task only: initialize the backbone from these classification weights", metavar="SRC"
+            "start from these weights (fine-tuning): a weight tag or a file, e.g. a `mobilebone train` "
+            "result; a classifier starts from all of it (a fresh classifier when the class counts differ), "
+            "a --task model's backbone from its classification weights",
+            metavar="SRC",
         ),
     )
     aux_loss: bool = field(
@@ -412,9 +415,8 @@ def validate(cfg: TrainConfig) -> None:
 
     if cfg.task != "classification":
         return  # the task's own settings are checked by mobilebone.tasks.training
-    for name in ("data_layout", "backbone_weights"):
-        if getattr(cfg, name) is not None:
-            raise ValueError(f"{_flag(name)} is for --task detection / segmentation")
+    if cfg.data_layout is not None:
+        raise ValueError(f"{_flag('data_layout')} is for --task detection / segmentation")
     if cfg.aux_loss:
         raise ValueError("--aux-loss is for --task segmentation")
     if cfg.data is None and not MIN_CLASSES <= cfg.embedded_classes <= MAX_CLASSES:
