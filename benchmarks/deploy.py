@@ -9,8 +9,10 @@ plus this CPU's matmul peak (for S0's compute floor).
 With ``--weights MODEL=FILE`` (weights written by ``mobilebone train`` on the embedded set) the model is the
 trained one, its candidates are verified on the embedded set's validation split (held out from training)
 and int8 is calibrated on its training split, as ``mobilebone deploy`` does for such weights; ratios to
-ONNX Runtime fp32 and to timm's fused eager model are written beside each candidate. The compute floor uses
-``analysis.roofline.measure_hardware`` (fp32 matmul peak) at the run's threads.
+ONNX Runtime fp32 and to timm's fused eager model are written beside each candidate. The compute floor is S0's
+operations over a measured peak at the run's threads: torch's float32 and bfloat16 matmul,
+``analysis.roofline.measure_hardware`` (the roofline's float32 peak), and ONNX Runtime's own float32
+``MatMul`` and int8 ``MatMulInteger`` (uint8 × int8, the kernel of its int8 convolutions).
 
 Random-init models get BatchNorm statistics from generated images (``calibrate_batchnorm``) so activations
 stay O(1) as in a trained net; their top-1 agreement only shows that a candidate computes the same function
@@ -63,6 +65,41 @@ def matmul_peak(dtype: torch.dtype, threads: int, n: int = 2048, repeats: int = 
     for _ in range(3):
         a @ b
     best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def ort_matmul_peak(int8: bool, threads: int, n: int = 2048, repeats: int = 10) -> float:
+    """Best-of G(FL)OP/s of ONNX Runtime's n×n×n ``MatMul`` (float32) or ``MatMulInteger`` (uint8 × int8,
+    the kernel its int8 convolutions use) at ``threads`` threads: the peak the chosen runtime can reach."""
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    if int8:
+        weight = rng.integers(-128, 128, (n, n), dtype=np.int8)
+        x: Any = rng.integers(0, 256, (n, n), dtype=np.uint8)
+        op, in_type, out_type = "MatMulInteger", TensorProto.UINT8, TensorProto.INT32
+    else:
+        weight, x = (
+            rng.standard_normal((n, n), dtype=np.float32),
+            rng.standard_normal((n, n), dtype=np.float32),
+        )
+        op, in_type, out_type = "MatMul", TensorProto.FLOAT, TensorProto.FLOAT
+    graph = helper.make_graph(
+        [helper.make_node(op, ["A", "B"], ["C"])],
+        "peak",
+        [helper.make_tensor_value_info("A", in_type, [n, n])],
+        [helper.make_tensor_value_info("C", out_type, [n, n])],
+        [numpy_helper.from_array(weight, "B")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    for _ in range(3):
+        session.run(None, {"A": x})
+    best = min(_timed(lambda: session.run(None, {"A": x})) for _ in range(repeats))
     return 2 * n**3 / best / 1e9
 
 
@@ -181,6 +218,8 @@ def main() -> None:
     peaks = {str(dtype): matmul_peak(dtype, args.threads) for dtype in (torch.float32, torch.bfloat16)}
     hardware = measure_hardware(args.threads)
     peaks["roofline fp32 (1024^2 matmul)"] = 2 * hardware.peak_macs / 1e9
+    peaks["onnxruntime MatMul fp32"] = ort_matmul_peak(False, args.threads)
+    peaks["onnxruntime MatMulInteger u8s8"] = ort_matmul_peak(True, args.threads)
     results["matmul_peak_gflops"] = peaks
     results["memory_bandwidth_gb_s"] = hardware.bandwidth / 1e9
     # S0's multiply-adds scale with the pixel count (0.55 GFLOP at 224).
