@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -229,6 +230,17 @@ def test_pick_on_recorded_rows(machines: tuple[Path, Path]) -> None:
     assert choice.export_command() == (
         "mobilebone export mobileone_s2 --weights mobileone_s2.apple_in1k --format onnx "
         "--input-size 224 --out mobileone_s2.onnx"
+    )
+    # The command matches the runtime the pick was timed in: export's int8 recipe, or deploy for the rest.
+    int8 = dataclasses.replace(choice, point=dataclasses.replace(choice.point, runtime="onnxruntime-int8"))
+    assert int8.export_command() == (
+        "mobilebone export mobileone_s2 --weights mobileone_s2.apple_in1k --format onnx --int8 "
+        "--input-size 224 --out mobileone_s2_int8.onnx"
+    )
+    ov = dataclasses.replace(choice, point=dataclasses.replace(choice.point, runtime="openvino-int8"))
+    assert ov.export_command() == (
+        "mobilebone deploy mobileone_s2 --weights mobileone_s2.apple_in1k --runtimes openvino-int8 "
+        "--input-size 224 --out mobileone_s2-openvino-int8"
     )
 
 

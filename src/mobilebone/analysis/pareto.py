@@ -282,15 +282,26 @@ def measure_rows(
     return Path(out_dir)
 
 
-# The export format that deploys what each runtime timed (ONNX for ONNX Runtime, TorchScript for PyTorch).
-EXPORT_FORMATS = {
-    "onnxruntime": "onnx",
-    "onnxruntime-cuda": "onnx",
-    "eager": "torchscript",
-    "compile": "torchscript",
-    "cuda": "torchscript",
+@dataclass(frozen=True)
+class ExportRecipe:
+    """The ``mobilebone export`` call that produces what a runtime timed: format, file suffix, extra flags."""
+
+    format: str
+    suffix: str
+    flags: str = ""
+
+
+# What `bench` timed in each runtime comes from `mobilebone export` (ONNX for ONNX Runtime, with its int8
+# recipe for onnxruntime-int8; TorchScript for PyTorch). Every other runtime (OpenVINO, ExecuTorch, LiteRT,
+# the tuned int8) is built, verified against PyTorch and written by `mobilebone deploy --runtimes RT`.
+EXPORT_RECIPES = {
+    "onnxruntime": ExportRecipe("onnx", ".onnx"),
+    "onnxruntime-cuda": ExportRecipe("onnx", ".onnx"),
+    "onnxruntime-int8": ExportRecipe("onnx", ".onnx", " --int8"),
+    "eager": ExportRecipe("torchscript", ".pt"),
+    "compile": ExportRecipe("torchscript", ".pt"),
+    "cuda": ExportRecipe("torchscript", ".pt"),
 }
-_SUFFIX = {"onnx": ".onnx", "torchscript": ".pt"}
 
 
 @dataclass(frozen=True)
@@ -302,14 +313,21 @@ class Choice:
     machines: tuple[str, ...]
 
     def export_command(self) -> str | None:
-        """The ``mobilebone export`` command for our models (None for torchvision/timm peers)."""
+        """The ``mobilebone export`` (or, for runtimes export does not write, ``mobilebone deploy``) command
+        that produces the picked model for its runtime; None for torchvision/timm peers."""
         if not self.point.ours:
             return None
-        fmt = EXPORT_FORMATS.get(self.point.runtime, "onnx")
-        arch = self.point.model
+        p = self.point
+        recipe = EXPORT_RECIPES.get(p.runtime)
+        if recipe is None:
+            return (
+                f"mobilebone deploy {p.model} --weights {p.weights} --runtimes {p.runtime} "
+                f"--input-size {p.input_size} --out {p.model}-{p.runtime}"
+            )
+        name = p.model + ("_int8" if recipe.flags else "")
         return (
-            f"mobilebone export {arch} --weights {self.point.weights} --format {fmt} "
-            f"--input-size {self.point.input_size} --out {arch}{_SUFFIX[fmt]}"
+            f"mobilebone export {p.model} --weights {p.weights} --format {recipe.format}{recipe.flags} "
+            f"--input-size {p.input_size} --out {name}{recipe.suffix}"
         )
 
 
