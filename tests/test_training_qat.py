@@ -15,8 +15,15 @@ pytest.importorskip("executorch")
 pytest.importorskip("torchao")
 
 
+@pytest.fixture(autouse=True)
+def _one_block_per_stage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MobileOne-S0's blocks and widths, one block per stage (9 convolutions, not 43): ExecuTorch's lowering
+    time grows with the graph, and every op kind QAT must handle is still there."""
+    monkeypatch.setattr("mobilebone.models.mobileone.DEPTHS", (1, 1, 1, 1))
+
+
 def _weights(tmp_path: Path) -> Path:
-    """A tiny `mobilebone train`-style checkpoint: MobileOne-S0, 10 classes, 32 px, a few embedded images."""
+    """A tiny `mobilebone train`-style checkpoint: one-block-per-stage MobileOne-S0, 10 classes, 32 px, a few embedded images."""
     from mobilebone.checkpoints import save_native
     from mobilebone.training.config import resolve_config
 
