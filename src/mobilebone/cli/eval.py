@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     from mobilebone.checkpoints.build import model_for_checkpoint
     from mobilebone.checkpoints.load import read
     from mobilebone.cli.main import CliError
-    from mobilebone.training.data import ShardSampler, Transformed, make_loader
+    from mobilebone.training.data import Transformed, eval_loader
     from mobilebone.training.evaluate import evaluate
     from mobilebone.transforms import eval_transform
 
@@ -140,15 +140,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = dict(model.pretrained_cfg)  # type: ignore[arg-type]  # the weights' preprocessing
     dataset, where = _dataset(args, ckpt, _training_config(ckpt.metadata, ckpt.origin))
     data = Transformed(dataset, eval_transform(cfg))
-    loader = make_loader(
-        data,
-        ShardSampler(data, rank=0, world_size=1),
-        batch_size=args.batch_size,
-        workers=args.workers,
-        drop_last=False,
-        pin_memory=False,
-        seed=0,
-    )
+    loader = eval_loader(data, batch_size=args.batch_size, workers=args.workers)
     with torch.inference_mode():
         (result,) = evaluate(model, loader)
     size = cfg.get("input_size", "?")

@@ -26,7 +26,7 @@ def run_task(args: argparse.Namespace) -> int:
     from mobilebone.tasks.training import make_task
     from mobilebone.tasks.training.common import open_split
     from mobilebone.training.config import TrainConfig
-    from mobilebone.training.data import ShardSampler, Transformed, make_loader
+    from mobilebone.training.data import Transformed, eval_loader
     from mobilebone.training.distributed import DistInfo
 
     if args.model is not None:
@@ -61,16 +61,7 @@ def run_task(args: argparse.Namespace) -> int:
         detection_transforms(False) if args.task == "detection" else segmentation_transforms(False, size)
     )
     data = Transformed(dataset, transform, joint=True)
-    loader = make_loader(
-        data,
-        ShardSampler(data, rank=0, world_size=1),
-        batch_size=args.batch_size,
-        workers=args.workers,
-        drop_last=False,
-        pin_memory=False,
-        seed=0,
-        collate_fn=task.collate,
-    )
+    loader = eval_loader(data, batch_size=args.batch_size, workers=args.workers, collate_fn=task.collate)
     with torch.inference_mode():
         scores = task.evaluate([model], loader, DistInfo())[0]
     shown = {

@@ -256,6 +256,26 @@ def make_loader(
     )
 
 
+def eval_loader(
+    dataset: Transformed,
+    *,
+    batch_size: int,
+    workers: int,
+    collate_fn: Callable[[list[Any]], Any] | None = None,
+) -> DataLoader[Any]:
+    """A single-process (one shard) evaluation loader over all of ``dataset``, in order, nothing dropped."""
+    return make_loader(
+        dataset,
+        ShardSampler(dataset, rank=0, world_size=1),
+        batch_size=batch_size,
+        workers=workers,
+        drop_last=False,
+        pin_memory=False,
+        seed=0,
+        collate_fn=collate_fn,
+    )
+
+
 @dataclass
 class Loaders:
     """The run's loaders: train (resumable sampler) and val (sharded); batches are ``(batch, skipped)``."""
