@@ -56,8 +56,10 @@ def test_prepare_checks_and_times(monkeypatch, tmp_path) -> None:
     model = mobilebone.create_model("mobileone_s0", num_classes=10)
     model = prepare_for_export(randomize_batchnorm(model).eval())
     prepared = prepare("onnxruntime-int8-tuned", model, torch.randn(1, 3, *SIZE), 1, tmp_path)
-    assert prepared.precision == "int8" and 0 < prepared.info["parity_error"] <= prepared.info["parity_rtol"]
-    assert prepared.run() is not None
+    assert (
+        prepared.precision == "int8" and 1e-4 < prepared.info["parity_error"] <= prepared.info["parity_rtol"]
+    )
+    assert prepared.run() is not None  # (an error below 1e-4 would be a float32 graph, not int8)
 
 
 def test_executorch_refuses_undelegated_graph(deploy_model, tmp_path) -> None:
