@@ -751,6 +751,20 @@ def test_rows_of_several_invocations_keep_their_own_settings(tmp_path: Path) -> 
     assert "## Invocations" in report and "1 threads" in report and "2 threads" in report
 
 
+def test_resume_retries_failed_rows_and_keeps_those_of_other_models(tmp_path: Path) -> None:
+    def broken() -> nn.Module:
+        raise RuntimeError("cannot build")
+
+    failing = [ZooEntry("x", "test", "convnet", broken), ZooEntry("y", "test", "convnet", broken)]
+    Sweep(tmp_path, settings()).run(failing)
+    assert [r["status"] for r in read_json(tmp_path / "results.json")["rows"]] == ["error", "error"]
+    resumed = Sweep(tmp_path, settings(), resume=True)
+    assert [e.name for e, _ in resumed.pending(failing)] == ["x", "y"]  # failures are measured again
+    resumed.run([tiny_entry("x", 4)])  # a resume restricted to x (mobilebone bench --models x --resume)
+    rows = {r["model"]: r["status"] for r in read_json(tmp_path / "results.json")["rows"]}
+    assert rows == {"x": "ok", "y": "error"}  # x replaced, y's failure kept
+
+
 def test_a_results_file_from_before_invocations_still_resumes(tmp_path: Path) -> None:
     Sweep(tmp_path, settings()).run([tiny_entry("a")])
     document = read_json(tmp_path / "results.json")

@@ -122,7 +122,9 @@ class Sweep:
         if results.exists():
             previous = read_json(results)
             if resume:
-                self.rows = [r for r in previous["rows"] if r.get("status") == "ok"]
+                # Failed rows are measured again, but kept until then: a resume restricted to other
+                # models (--models) must not drop them.
+                self.rows = list(previous["rows"])
                 self.invocations = invocations_of(previous)
             else:
                 self.replaced = len(previous["rows"])
@@ -132,9 +134,9 @@ class Sweep:
         )
 
     def done(self, model: str, runtime: str) -> bool:
-        """Whether this measurement is already stored with the same settings."""
+        """Whether this measurement is already stored, successfully, with the same settings."""
         key = self.settings.key(model, runtime)
-        return any(row_key(r) == key for r in self.rows)
+        return any(row_key(r) == key and r.get("status") == "ok" for r in self.rows)
 
     def pending(self, entries: Sequence[ZooEntry]) -> list[tuple[ZooEntry, str]]:
         """The (model, runtime) jobs still to measure, in order."""
