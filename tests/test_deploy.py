@@ -277,3 +277,26 @@ def test_deploy_bounds_threads_and_sizes_before_any_work(
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+# --- the committed results behind docs/benchmarks.md's deploy table -------------------------------------
+
+
+def test_benchmarks_md_deploy_table_quotes_trained_224_json() -> None:
+    """Each model row of docs/benchmarks.md's deploy table is the chosen candidate of trained_224.json,
+    with its ms, speed-ups, agreement and ONNX Runtime int8's, as the JSON has them."""
+    root = Path(__file__).resolve().parents[1]
+    results = json.loads((root / "benchmarks/results/deploy/trained_224.json").read_text())["models"]
+    doc = (root / "docs/benchmarks.md").read_text()
+    labels = {"mobileone_s0": "MobileOne-S0", "mobilenetv4_conv_small": "MNv4-Conv-S"}
+    for name, label in labels.items():
+        ratios = results[name]["ratios"]
+        chosen = next(rt for rt, r in ratios.items() if r["status"] == "chosen")
+        c, q = ratios[chosen], ratios["onnxruntime-int8"]
+        row = (
+            f"| {label} | {chosen} | {c['median_ms']:.2f} | {c['x_vs_ort_fp32']:.2f}× | "
+            f"{c['x_vs_timm_eager_fused']:.2f}× | {100 * c['top1_agreement']:.1f} % | "
+            f"{q['median_ms']:.2f} ms, {q['x_vs_ort_fp32']:.2f}×, {100 * q['top1_agreement']:.1f} % |"
+        )
+        assert row in doc, row
+        assert results[name]["trained_input_size"] == 224 and results[name]["fp32_distinct_top1"] == 10
