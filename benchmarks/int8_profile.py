@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -27,6 +26,8 @@ import onnxruntime as ort
 import torch
 
 import mobilebone
+from mobilebone.analysis.environment import capture_environment
+from mobilebone.analysis.report import write_json
 from mobilebone.export.onnx import to_onnx
 from mobilebone.export.quantize import quantize_onnx
 
@@ -81,8 +82,9 @@ def main() -> None:
     torch.manual_seed(0)
     results: dict[str, Any] = {
         "command": "benchmarks/int8_profile.py " + " ".join(os.sys.argv[1:]),
-        "cpu": platform.processor() or platform.machine(),
-        "onnxruntime": ort.__version__,
+        "environment": capture_environment(
+            args.threads, runtime="onnxruntime", precision="fp32 vs int8 (QDQ)"
+        ),
         "threads": args.threads,
         "load_average_before": os.getloadavg(),
         "models": {},
@@ -106,10 +108,7 @@ def main() -> None:
                     if ms >= 0.01:
                         print(f"    {kind:28s} {ms:7.3f} ms")
     results["load_average_after"] = os.getloadavg()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1), encoding="utf-8")
-    print(f"wrote {out}")
+    print(f"wrote {write_json(results, args.out)}")
 
 
 if __name__ == "__main__":
