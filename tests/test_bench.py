@@ -25,6 +25,7 @@ from mobilebone.analysis import (
     LatencyResult,
     available_runtimes,
     capture_environment,
+    cpu_features,
     count_macs,
     count_params,
     measure_latency,
@@ -543,6 +544,21 @@ def test_environment_has_the_fields_a_result_needs() -> None:
     if hasattr(os, "getloadavg"):  # a shared host's contention, kept with every row
         assert len(env["load_average"]) == 3 and all(x >= 0 for x in env["load_average"])
     json.dumps(env)  # must be storable as is
+
+
+def test_cpu_features_are_read_from_the_flags_line() -> None:
+    """A VM can hide AMX from a Xeon that has it: the features come from the flags, not the CPU's name."""
+    xeon_vm = (
+        "model name\t: Intel(R) Xeon(R) Processor\nflags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16\n"
+    )
+    assert cpu_features(xeon_vm) == ["avx2", "avx512f", "avx512_vnni", "avx512_bf16"]
+    amx = xeon_vm.replace("avx512_bf16", "avx512_bf16 amx_bf16 amx_tile amx_int8")
+    assert cpu_features(amx)[-3:] == ["amx_tile", "amx_int8", "amx_bf16"]
+    arm = "processor\t: 0\nFeatures\t: fp asimd asimddp i8mm bf16\n"
+    assert cpu_features(arm) == ["asimd", "asimddp", "i8mm", "bf16"]
+    env = capture_environment(1)
+    assert env["cpu_features"] is None or isinstance(env["cpu_features"], list)
+    assert env["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
 
 
 # --- correlation ---------------------------------------------------------------------------------------

@@ -300,3 +300,35 @@ def test_benchmarks_md_deploy_table_quotes_trained_224_json() -> None:
         )
         assert row in doc, row
         assert results[name]["trained_input_size"] == 224 and results[name]["fp32_distinct_top1"] == 10
+    one_thread = json.loads((root / "benchmarks/results/deploy/trained_224_1thread.json").read_text())
+    s0 = one_thread["models"]["mobileone_s0"]
+    assert s0["threads"] == 1 and s0["trained_input_size"] == 224
+    c, q = s0["ratios"]["openvino-int8"], s0["ratios"]["onnxruntime-int8"]
+    assert c["status"] == "chosen"
+    assert (
+        f"| MobileOne-S0, 1 thread | openvino-int8 | {c['median_ms']:.2f} | {c['x_vs_ort_fp32']:.2f}× | "
+        f"{c['x_vs_timm_eager_fused']:.2f}× | {100 * c['top1_agreement']:.1f} % | "
+        f"{q['median_ms']:.2f} ms, {q['x_vs_ort_fp32']:.2f}×, {100 * q['top1_agreement']:.1f} % |"
+    ) in doc
+
+
+def test_export_md_int8_profile_table_quotes_profile_224_json() -> None:
+    """docs/export.md's MobileOne-S0 kernel profile: its 1×1 row, totals and 1×1 rates are those of the JSON,
+    and the JSON records the CPU features that explain them."""
+    root = Path(__file__).resolve().parents[1]
+    profile = json.loads((root / "benchmarks/results/int8/profile_224.json").read_text())
+    s0 = profile["models"]["mobileone_s0"]
+    doc = (root / "docs/export.md").read_text()
+    columns = ("fp32", "int8", "openvino f32", "openvino int8")
+    one_by_one = [sum(ms for kind, ms in s0[c].items() if "1x1" in kind) for c in columns]
+    assert "| 1×1 convolutions | " + " | ".join(f"{ms:.2f}" for ms in one_by_one) + " |" in doc
+    assert "| all kernels | " + " | ".join(f"{sum(s0[c].values()):.2f}" for c in columns) + " |" in doc
+    rates = [
+        2 * sum(m for k, m in s0["conv_macs"].items() if "1x1" in k) / (ms / 1e3) / 1e9 for ms in one_by_one
+    ]
+    assert "| 1×1 convolutions, G(FL)OP/s | " + " | ".join(f"{r:.0f}" for r in rates) + " |" in doc
+    peaks = profile["peaks_gops"]
+    assert f"`MatMul` float32 {peaks['onnxruntime MatMul fp32']:.0f} GFLOP/s" in doc
+    assert f"`MatMulInteger` {peaks['onnxruntime MatMulInteger u8s8']:.0f} GOP/s" in doc
+    features = profile["environment"]["cpu_features"]
+    assert "avx512_vnni" in features and not any(f.startswith("amx") for f in features)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mobilebone.analysis.complexity import MacsReport, count_macs, count_params
-    from mobilebone.analysis.environment import capture_environment
+    from mobilebone.analysis.environment import capture_environment, cpu_features
     from mobilebone.analysis.latency import LatencyResult, measure_latency
     from mobilebone.analysis.runtimes import available_runtimes
 
@@ -20,6 +20,7 @@ _WHERE = {
     "MacsReport": "complexity",
     "available_runtimes": "runtimes",
     "capture_environment": "environment",
+    "cpu_features": "environment",
     "count_macs": "complexity",
     "count_params": "complexity",
     "measure_latency": "latency",
@@ -32,6 +33,7 @@ __all__ = [
     "capture_environment",
     "count_macs",
     "count_params",
+    "cpu_features",
     "measure_latency",
 ]
 

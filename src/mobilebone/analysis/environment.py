@@ -35,6 +35,47 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
+# Instruction-set extensions that decide which kernels a runtime picks (x86: AVX-512 VNNI/BF16 int8 and
+# bfloat16 paths, AMX tiles; Arm: dot product, int8 matmul, bf16). A virtual machine may hide some of the
+# host CPU's, so the model name alone does not say which kernels ran.
+KERNEL_FEATURES = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "avx_vnni",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+    "asimd",
+    "asimddp",
+    "i8mm",
+    "bf16",
+    "sve",
+    "sve2",
+)
+
+
+def cpu_features(cpuinfo: str | None = None) -> list[str] | None:
+    """The ``KERNEL_FEATURES`` this CPU reports to the OS (``/proc/cpuinfo`` flags), in that order.
+
+    None where the OS has no ``/proc/cpuinfo`` (macOS, Windows): unknown, not "none".
+    """
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as f:
+                cpuinfo = f.read()
+        except OSError:
+            return None
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith(("flags", "Features")) and ":" in line:
+            flags.update(line.split(":", 1)[1].split())
+    return [name for name in KERNEL_FEATURES if name in flags]
+
+
 def usable_cores() -> int:
     """Logical cores this process may run on (its affinity mask where the OS has one)."""
     if hasattr(os, "sched_getaffinity"):
@@ -72,6 +113,9 @@ def capture_environment(
 
     env: dict[str, Any] = {
         "cpu": cpu_model(),
+        "cpu_features": cpu_features(),
+        # The widest vector ISA PyTorch's own CPU kernels dispatch to here (e.g. AVX512, AVX2, DEFAULT).
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "machine": platform.machine(),
         "os": f"{platform.system()} {platform.release()}",
         "logical_cores": os.cpu_count() or 1,
