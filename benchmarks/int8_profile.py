@@ -128,7 +128,12 @@ def one_by_one_rate(kinds: dict[str, float], macs: int) -> float:
     return 2 * macs / (ms / 1e3) / 1e9 if ms else float("nan")
 
 
-GROUPS = ("1×1 convolutions", "depthwise convolutions", "full convolutions (in S0 only the stem)", "everything else")
+GROUPS = (
+    "1×1 convolutions",
+    "depthwise convolutions",
+    "full convolutions (in S0 only the stem)",
+    "everything else",
+)
 COLUMNS = ("fp32", "int8", "openvino f32", "openvino int8")
 
 

@@ -25,9 +25,9 @@ from mobilebone.analysis import (
     LatencyResult,
     available_runtimes,
     capture_environment,
-    cpu_features,
     count_macs,
     count_params,
+    cpu_features,
     measure_latency,
 )
 from mobilebone.analysis import latency as latency_module
