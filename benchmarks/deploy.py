@@ -161,8 +161,57 @@ def ratios(report: dict[str, Any]) -> dict[str, dict[str, float]]:
     }
 
 
+LABELS = {"mobileone_s0": "MobileOne-S0", "mobilenetv4_conv_small": "MNv4-Conv-S"}
+
+
+def candidate_rows(row: dict[str, Any]) -> list[str]:
+    """One model's candidates as markdown rows (docs/benchmarks.md): every built one, fastest first, then
+    the eager references; the rejected and unavailable ones with their reason."""
+    lines = []
+    for c in row["candidates"]:
+        r = row["ratios"].get(c["runtime"])
+        if r is None:
+            lines.append(
+                f"| {c['runtime']} | {c['precision']} | {c['status']} | – | – | – | – | {c.get('error', '')} |"
+            )
+            continue
+        lines.append(
+            f"| {c['runtime']} | {c['precision']} | {c['status']} | {r['median_ms']:.2f} | "
+            f"{r['x_vs_ort_fp32']:.2f}× | {r['x_vs_timm_eager_fused']:.2f}× | "
+            f"{100 * r['top1_agreement']:.1f} % | {c['max_relative_error']:.1e} |"
+        )
+    ort = row["ratios"]["onnxruntime"]["median_ms"]
+    timm_ms = row["references_ms"]["timm eager, fused"]
+    for name, ms in row["references_ms"].items():
+        lines.append(f"| {name} | fp32 | reference | {ms:.2f} | {ort / ms:.2f}× | {timm_ms / ms:.2f}× | | |")
+    return lines
+
+
+def weights_label(weights: str) -> str:
+    """A run's weights as the docs say them: trained files by what they are, not by a path on one machine."""
+    if weights.endswith(".safetensors"):
+        return f"trained weights (`mobilebone train`, embedded set: `{Path(weights).parent.name}/{Path(weights).name}`)"
+    return weights
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """Every model's candidate table, as docs/benchmarks.md quotes it."""
+    header = (
+        "| candidate | precision | status | ms | × ORT fp32 | × timm eager fused | top-1 agreement | "
+        "max rel. logit error / why |\n|---|---|---|---:|---:|---:|---:|---|"
+    )
+    parts = []
+    for name, row in results["models"].items():
+        parts.append(
+            f"**{LABELS.get(name, name)}**, {weights_label(row['weights'])}; {row['num_held_out']} held-out images "
+            f"({row['held_out']}), {row['fp32_distinct_top1']} distinct float32 top-1 classes\n"
+        )
+        parts.append(header + "\n" + "\n".join(candidate_rows(row)) + "\n")
+    return "\n".join(parts)
+
+
 def main() -> None:
-    """Run the searches and the peak measurement, write one JSON."""
+    """Run the searches and the peak measurement, write one JSON (or, with --render, print one's tables)."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -175,7 +224,13 @@ def main() -> None:
     parser.add_argument("--runtimes", nargs="+", default=None)
     parser.add_argument("--out", default="benchmarks/results/deploy/deploy_224.json")
     parser.add_argument("--weights", nargs="*", default=[], metavar="MODEL=FILE", help="trained weights")
+    parser.add_argument(
+        "--render", metavar="JSON", help="print a written result's tables as markdown, run nothing"
+    )
     args = parser.parse_args()
+    if args.render:
+        print(markdown(json.loads(Path(args.render).read_text(encoding="utf-8"))))
+        return
     weights = parse_weights(args.weights)
     size = (args.input_size, args.input_size)
     load_before = os.getloadavg()

@@ -1,13 +1,16 @@
 """Would keeping the layers whose int8 kernels gain least in float32 make ONNX Runtime int8 faster?
 
     .venv/bin/python benchmarks/int8_exclusions.py --out benchmarks/results/int8/exclusions_224.json
+    .venv/bin/python benchmarks/int8_exclusions.py --weights RUN/model_best.safetensors   # `mobilebone train`
 
 The kernel profile (``benchmarks/int8_profile.py``) shows MobileOne-S0's stem (three input channels) and its
 depthwise 3×3 layers gaining little or nothing in int8. This times, interleaved in one process (median of
 per-round minima), ONNX Runtime float32, the all-int8 recipe of ``export --int8`` and the same recipe with
 ``nodes_to_exclude`` = the stem, the stem + every depthwise layer, and the stem + the stride-1 depthwise
-layers, each verified for top-1 agreement with float32 on generated images. Random-init weights with
-BatchNorm statistics from generated images (``calibrate_batchnorm``); the speed question does not depend
+layers, each checked for top-1 agreement with float32. With ``--weights`` (a model trained by ``mobilebone
+train`` on the embedded set) the images are that set's held-out validation split and calibration comes from
+its training split, as in ``benchmarks/deploy.py``; without, random-init weights with BatchNorm statistics
+from generated images, whose agreement says little (near-tied logits). The speed question does not depend
 on the weights.
 """
 
@@ -25,6 +28,7 @@ import onnx
 import torch
 
 import mobilebone
+from deploy import trained  # benchmarks/deploy.py, beside this script
 from mobilebone.analysis.environment import capture_environment
 from mobilebone.analysis.report import write_json
 from mobilebone.backends import int8, onnxruntime
@@ -58,15 +62,22 @@ def main() -> None:
     parser.add_argument("--input-size", type=int, default=224)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--weights", help="weights trained by `mobilebone train` on the embedded set")
     parser.add_argument("--out", default="benchmarks/results/int8/exclusions_224.json")
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     size = (args.input_size, args.input_size)
-    model = randomize_batchnorm(mobilebone.create_model(args.model)).eval()
-    calibrate_batchnorm(model, generated_images(16, {}, size, seed=11))
+    if args.weights:
+        setup = trained(args.model, args.weights, args.input_size, 200, 32)
+        model, held, calib = setup["model"], setup["held"], setup["calib"]
+        images = setup["held_desc"]
+    else:
+        model = randomize_batchnorm(mobilebone.create_model(args.model)).eval()
+        calibrate_batchnorm(model, generated_images(16, {}, size, seed=11))
+        held, calib = generated_images(64, {}, size, seed=12), generated_images(32, {}, size, seed=13)
+        images = "64 generated images (random-init weights)"
     deploy = prepare_for_export(model)
-    held, calib = generated_images(64, {}, size, seed=12), generated_images(32, {}, size, seed=13)
     x = held[:1].contiguous()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="mobilebone-int8-exclusions-") as tmp:
@@ -97,7 +108,7 @@ def main() -> None:
         }
         for name, m in minima.items()
     }
-    print(f"{args.model} @ {args.input_size} px, {args.threads} threads, {len(held)} generated images")
+    print(f"{args.model} @ {args.input_size} px, {args.threads} threads; agreement on {images}")
     print("| variant | float32 convs | ms | × ORT fp32 | top-1 agreement |\n|---|---:|---:|---:|---:|")
     for name, r in rows.items():
         print(
@@ -111,6 +122,8 @@ def main() -> None:
         ),
         "load_average": {"before": load_before, "after": os.getloadavg()},
         "model": args.model,
+        "weights": args.weights or "random init",
+        "agreement_images": images,
         "input_size": args.input_size,
         "rounds": args.rounds,
         "variants": rows,

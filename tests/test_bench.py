@@ -1041,3 +1041,21 @@ def test_info_takes_commas_and_suggests_close_names(capsys: pytest.CaptureFixtur
     assert "mobileone_s0" in out and "mobileone_s1" in out and "32x32" in out
     assert main(["info", "mobileone_s0,mobilone_s1"]) == 2
     assert "unknown model 'mobilone_s1' (did you mean mobileone_s1" in capsys.readouterr().err
+
+
+def test_built_runtimes_take_mobile_mqa_on_its_export_friendly_path(tmp_path: Path) -> None:
+    """bench builds ExecuTorch (and every built runtime) from the explicit-matmul attention path, as deploy
+    does: XNNPACK does not take the ops fused attention decomposes into. The timed model is left as it was."""
+    from mobilebone.layers.attention import MultiQueryAttention2d
+
+    spec = RUNTIMES["executorch-xnnpack"]
+    if not spec.available():
+        pytest.skip(f"executorch-xnnpack not installed here ({spec.install})")
+    torch.manual_seed(0)
+    attention = MultiQueryAttention2d(16, 2, 8, 8, kv_stride=2)
+    model = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1), attention, nn.AdaptiveAvgPool2d(1), nn.Flatten()
+    ).eval()
+    prepared = runtimes_module._prepare_built(spec, model, torch.randn(1, 3, 16, 16), 1, tmp_path)
+    assert prepared.info["parity_error"] <= CPU_RTOL
+    assert attention.attn_impl == "sdpa"

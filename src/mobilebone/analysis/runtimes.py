@@ -267,6 +267,21 @@ def _prepare_cuda(model: nn.Module, x: Tensor, threads: int, workdir: Path) -> P
     return Prepared(run, info=info | _parity(RUNTIMES["cuda"], run(), expected))
 
 
+def export_friendly(model: nn.Module) -> nn.Module:
+    """``model``, or where it has Mobile-MQA modules a copy on their explicit-matmul attention path: the form
+    ``mobilebone deploy`` builds from (``prepare_for_export``), which every exporter takes; the fused
+    ``scaled_dot_product_attention`` decomposes into ops XNNPACK does not take. The original is unchanged."""
+    import copy
+
+    from mobilebone.layers.attention import MultiQueryAttention2d, set_attention_impl
+
+    if not any(isinstance(m, MultiQueryAttention2d) for m in model.modules()):
+        return model
+    friendly = copy.deepcopy(model)
+    set_attention_impl(friendly, "matmul")
+    return friendly
+
+
 def _prepare_built(spec: RuntimeSpec, model: nn.Module, x: Tensor, threads: int, workdir: Path) -> Prepared:
     """Build ``spec``'s artifact (int8: calibrated on generated images of ``x``'s size), check it on ``x``, time it."""
     from mobilebone.export.calibration import generated_images
@@ -274,7 +289,7 @@ def _prepare_built(spec: RuntimeSpec, model: nn.Module, x: Tensor, threads: int,
     assert spec.build is not None
     size = (int(x.shape[-2]), int(x.shape[-1]))
     calibration = generated_images(DEFAULT_CALIBRATION_IMAGES, {}, size, seed=1)
-    engine = spec.build(model, x, calibration, threads, workdir)
+    engine = spec.build(export_friendly(model), x, calibration, threads, workdir)
     info = dict(engine.info) | _parity(spec, engine.infer(x), eager_output(model, x))
     return Prepared(lambda: engine.infer(x), precision=spec.precision, info=info)
 

@@ -109,8 +109,14 @@ class MultiQueryAttention2d(nn.Module):
         if self.attn_impl == "sdpa":
             o = F.scaled_dot_product_attention(q, k, v)
         else:
-            attn = (q * (1.0 / math.sqrt(self.key_dim))) @ k.transpose(-1, -2)  # (B, h, N, M)
-            o = attn.softmax(dim=-1) @ v  # (B, h, N, dv)
+            # The one K/V head serves every query head, so the heads fold into the query positions: plain
+            # batched matmuls (``bmm``) with nothing to broadcast: ``@`` exports as expand + bmm, and XNNPACK
+            # does not take the expand.
+            tokens = self.num_heads * q.shape[-2]
+            q2 = q.reshape(batch, tokens, self.key_dim) * (1.0 / math.sqrt(self.key_dim))
+            attn = torch.bmm(q2, k.reshape(batch, -1, self.key_dim).transpose(-1, -2))  # (B, h·N, M)
+            o = torch.bmm(attn.softmax(dim=-1), v.reshape(batch, -1, self.value_dim))  # (B, h·N, dv)
+            o = o.reshape(batch, self.num_heads, -1, self.value_dim)  # (B, h, N, dv)
         # (B, h, N, dv) → (B, h, dv, N) → (B, h·dv, H, W): channel = head·dv + i
         o = o.transpose(-1, -2).reshape(batch, self.num_heads * self.value_dim, height, width)
         return self.output(o)
