@@ -165,6 +165,10 @@ def _prepare_compile(model: nn.Module, x: Tensor, threads: int, workdir: Path) -
     """``torch.compile`` (inductor); ``freezing=True`` folds weights into constants, which is what makes CPU fast."""
     import torch
 
+    # Models of one family share their ``forward`` code; dynamo keeps a few compiled graphs per code object
+    # (``recompile_limit``, 8) and past that silently runs eager. A sweep compiles one model at a time, so
+    # each compile starts from a clean cache and every "compile" row is a compiled model.
+    torch.compiler.reset()
     compiled = torch.compile(model, options={"freezing": True})
     expected = eager_output(model, x)
 
