@@ -178,7 +178,8 @@ def candidate_rows(row: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {c['runtime']} | {c['precision']} | {c['status']} | {r['median_ms']:.2f} | "
             f"{r['x_vs_ort_fp32']:.2f}× | {r['x_vs_timm_eager_fused']:.2f}× | "
-            f"{100 * r['top1_agreement']:.1f} % | {c['max_relative_error']:.1e} |"
+            f"{100 * r['top1_agreement']:.1f} % | {c['max_relative_error']:.1e}"
+            + (f"; {c['error']} |" if c.get("error") else " |")
         )
     ort = row["ratios"]["onnxruntime"]["median_ms"]
     timm_ms = row["references_ms"]["timm eager, fused"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -332,3 +333,40 @@ def test_export_md_int8_profile_table_quotes_profile_224_json() -> None:
     assert f"`MatMulInteger` {peaks['onnxruntime MatMulInteger u8s8']:.0f} GOP/s" in doc
     features = profile["environment"]["cpu_features"]
     assert "avx512_vnni" in features and not any(f.startswith("amx") for f in features)
+
+
+@pytest.mark.parametrize("result", ["trained_224.json", "trained_224_1thread.json", "deploy_224_quiet.json"])
+def test_benchmarks_md_lists_every_candidate_of(result: str) -> None:
+    """docs/benchmarks.md quotes every candidate of each deploy run with the JSON's ms, ratios, agreement and
+    error; rejected and unavailable ones with their reason."""
+    root = Path(__file__).resolve().parents[1]
+    results = json.loads((root / "benchmarks/results/deploy" / result).read_text())["models"]
+    doc = (root / "docs/benchmarks.md").read_text()
+    for row in results.values():
+        ort = next(c for c in row["candidates"] if c["runtime"] == "onnxruntime")["median_ms"]
+        timm_ms = row["references_ms"]["timm eager, fused"]
+        for c in row["candidates"]:
+            ms = c.get("median_ms")
+            if ms is None or not math.isfinite(ms):
+                assert f"| {c['runtime']} | {c['precision']} | {c['status']} | – |" in doc
+                continue
+            line = (
+                f"| {c['runtime']} | {c['precision']} | {c['status']} | {ms:.2f} | {ort / ms:.2f}× | "
+                f"{timm_ms / ms:.2f}× | {100 * c['top1_agreement']:.1f} % | {c['max_relative_error']:.1e}"
+            )
+            line += f"; {c['error']} |" if c.get("error") else " |"
+            assert line in doc, line
+
+
+def test_export_md_int8_exclusions_table_quotes_its_json() -> None:
+    """docs/export.md's keep-layers-in-float32 table is exclusions_224.json's, row by row."""
+    root = Path(__file__).resolve().parents[1]
+    result = json.loads((root / "benchmarks/results/int8/exclusions_224.json").read_text())
+    doc = (root / "docs/export.md").read_text()
+    assert result["weights"].endswith(".safetensors")  # the trained model: agreement means something
+    for name, r in result["variants"].items():
+        line = (
+            f"| {name} | {r['float32_nodes']} | {r['median_ms']:.2f} | {r['x_vs_ort_fp32']:.2f}× | "
+            f"{100 * r['top1_agreement']:.1f} % |"
+        )
+        assert line in doc, line
