@@ -277,6 +277,20 @@ def test_cli_pareto_merges_machines(machines: tuple[Path, Path], tmp_path: Path)
     assert (out / "pareto.png").stat().st_size > 10_000
 
 
+def test_cli_pareto_models_restricts_the_report(machines: tuple[Path, Path], tmp_path: Path) -> None:
+    """With --models the report is the selection's: other models' rows are neither placed nor listed as
+    lacking an accuracy (as after `pareto --resume --models ...` on a folder holding a whole sweep)."""
+    out = tmp_path / "out"
+    assert main(["pareto", "--results", str(machines[0]), "--models", "mobileone_s0", "--out", str(out)]) == 0
+    with (out / "pareto.csv").open() as handle:
+        assert {r["model"] for r in csv.DictReader(handle)} == {"mobileone_s0"}
+    assert "mobilenetv4_conv_medium@224" not in (out / "pareto.md").read_text()
+    assert (
+        main(["pareto", "--results", str(machines[0]), "--models", "mobilenetv4_*", "--out", str(out)]) == 0
+    )
+    assert "mobilenetv4_conv_medium@224" in (out / "pareto.md").read_text()  # a selected model's miss stays
+
+
 def test_csv_results_are_read_too(machines: tuple[Path, Path], tmp_path: Path) -> None:
     from mobilebone.analysis.report import write_csv
 

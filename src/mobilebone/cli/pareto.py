@@ -117,9 +117,10 @@ def collect(args: argparse.Namespace, console: Any) -> tuple[list[Any], list[Any
         found, absent = join_points(folder, entries, stat=args.stat)
         points += found
         missing += absent
-    if args.models and args.results:
+    if args.models:  # the report covers the selection (other models' rows in the folder are not "misses")
         wanted = {e.model for e in entries}
         points = [p for p in points if p.model in wanted]
+        missing = [m for m in missing if m.rsplit("@", 1)[0] in wanted]
     if args.results:  # recorded elsewhere: filter by name, without checking what this machine has
         wanted = {n.strip() for item in args.runtimes for n in item.split(",") if n.strip()} - {"auto"}
         if wanted:
