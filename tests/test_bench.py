@@ -801,6 +801,47 @@ def test_resume_retries_failed_rows_and_keeps_those_of_other_models(tmp_path: Pa
     assert rows == {"x": "ok", "y": "error"}  # x replaced, y's failure kept
 
 
+class _ProcessDied(BaseException):
+    """Stands for a runtime killing the process mid-measurement (a segfault): nothing after it runs."""
+
+
+def test_a_measurement_the_process_died_in_is_retried_once_then_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mobilebone.analysis.sweep as sweep_module
+
+    real = sweep_module.measure_latency
+
+    def segfault(model: nn.Module, **kwargs: Any) -> LatencyResult:
+        raise _ProcessDied
+
+    entries = [tiny_entry("a", 4), tiny_entry("b", 8)]
+    Sweep(tmp_path, settings()).run(entries[:1])
+    monkeypatch.setattr(sweep_module, "measure_latency", segfault)
+    with pytest.raises(_ProcessDied):
+        Sweep(tmp_path, settings(), resume=True).run(entries)
+    assert [r["status"] for r in read_json(tmp_path / "results.json")["rows"]] == ["ok", "running"]
+
+    resumed = Sweep(tmp_path, settings(), resume=True)  # the next run finds b's death ...
+    b = next(r for r in resumed.rows if r["model"] == "b")
+    assert b["status"] == "crashed" and b["crashes"] == 1 and "process died" in b["error"]
+    assert [e.name for e, _ in resumed.pending(entries)] == ["b"]  # ... and tries it once more
+    with pytest.raises(_ProcessDied):
+        resumed.run(entries)
+
+    again = Sweep(tmp_path, settings(), resume=True)  # died twice: reported, no longer retried
+    b = next(r for r in again.rows if r["model"] == "b")
+    assert b["status"] == "crashed" and b["crashes"] == 2 and "no longer retried" in b["error"]
+    assert again.pending(entries) == []
+    monkeypatch.setattr(sweep_module, "measure_latency", real)
+    again.run(entries)  # a sweep over the rest goes on
+    again.finish()
+    assert {r["model"]: r["status"] for r in read_json(tmp_path / "results.json")["rows"]} == {
+        "a": "ok",
+        "b": "crashed",
+    }
+
+
 def test_a_results_file_from_before_invocations_still_resumes(tmp_path: Path) -> None:
     Sweep(tmp_path, settings()).run([tiny_entry("a")])
     document = read_json(tmp_path / "results.json")

@@ -96,6 +96,31 @@ def row_key(row: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
+RUNNING = "running"  # saved before a measurement starts, replaced by its outcome
+CRASHED = "crashed"  # the process died during the measurement (found "running" on resume)
+# A measurement the process died in is tried again on the next resume (the death may have been a kill or
+# a full machine); after this many deaths it is left as crashed, so one broken runtime cannot stop a sweep.
+MAX_CRASHES = 2
+
+
+def _died(row: dict[str, Any]) -> dict[str, Any]:
+    """A row left "running" by a process that died during its measurement, as a failure saying so."""
+    crashes = int(row.get("crashes", 0)) + 1
+    retry = "tried again on the next --resume" if crashes < MAX_CRASHES else "no longer retried on --resume"
+    return row | {
+        "status": CRASHED,
+        "crashes": crashes,
+        "error": (
+            f"the process died while measuring this ({crashes}x: a crash inside the runtime, out of memory, "
+            f"or killed); {retry}; run it alone (--models) to see the runtime's own message"
+        ),
+    }
+
+
+def _gave_up(row: dict[str, Any]) -> bool:
+    return row.get("status") == CRASHED and int(row.get("crashes", 0)) >= MAX_CRASHES
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
@@ -123,8 +148,8 @@ class Sweep:
             previous = read_json(results)
             if resume:
                 # Failed rows are measured again, but kept until then: a resume restricted to other
-                # models (--models) must not drop them.
-                self.rows = list(previous["rows"])
+                # models (--models) must not drop them. A row still "running" is one the process died in.
+                self.rows = [_died(r) if r.get("status") == RUNNING else r for r in previous["rows"]]
                 self.invocations = invocations_of(previous)
             else:
                 self.replaced = len(previous["rows"])
@@ -136,7 +161,7 @@ class Sweep:
     def done(self, model: str, runtime: str) -> bool:
         """Whether this measurement is already stored, successfully, with the same settings."""
         key = self.settings.key(model, runtime)
-        return any(row_key(r) == key and r.get("status") == "ok" for r in self.rows)
+        return any(row_key(r) == key and (r.get("status") == "ok" or _gave_up(r)) for r in self.rows)
 
     def pending(self, entries: Sequence[ZooEntry]) -> list[tuple[ZooEntry, str]]:
         """The (model, runtime) jobs still to measure, in order."""
@@ -162,7 +187,7 @@ class Sweep:
             for runtime in runtimes:
                 if on_start:
                     on_start(entry, runtime)
-                row = self._measure(entry, runtime, model, counts, error)
+                row = self._guarded(entry, runtime, model, counts, error)
                 self.add(row)
                 if on_row:
                     on_row(row)
@@ -188,16 +213,35 @@ class Sweep:
         except Exception as err:
             return None, {"params": None, "macs": None, "complexity_form": form}, _one_line(err)
 
-    def _measure(
+    def _guarded(
         self,
         entry: ZooEntry,
         runtime: str,
         model: nn.Module | None,
-        counts: dict[str, int | None],
+        counts: dict[str, Any],
         error: str | None,
     ) -> dict[str, Any]:
+        """``_measure``, with a "running" row saved first: if a runtime kills the process (a native crash,
+        out of memory), the next ``resume`` finds it and records the death instead of losing track of it.
+        Ctrl-C puts the previous row back."""
+        key = self.settings.key(entry.name, runtime)
+        previous = next((r for r in self.rows if row_key(r) == key), None)
+        crashes = int(previous.get("crashes", 0)) if previous else 0
+        self.add(
+            self._row(entry, runtime, counts) | {"status": RUNNING, "crashes": crashes, "measured_at": _now()}
+        )
+        try:
+            row = self._measure(entry, runtime, model, counts, error)
+        except KeyboardInterrupt:
+            self.rows = [r for r in self.rows if row_key(r) != key] + ([previous] if previous else [])
+            self.save()
+            raise
+        return row | ({"crashes": crashes} if crashes else {})
+
+    def _row(self, entry: ZooEntry, runtime: str, counts: dict[str, Any]) -> dict[str, Any]:
+        """The fields every row of this measurement has, whatever its outcome."""
         s = self.settings
-        row: dict[str, Any] = {
+        return {
             "model": entry.name,
             "source": entry.source,
             "kind": entry.kind,
@@ -212,6 +256,17 @@ class Sweep:
             "invocation": self.invocation,
             **counts,
         }
+
+    def _measure(
+        self,
+        entry: ZooEntry,
+        runtime: str,
+        model: nn.Module | None,
+        counts: dict[str, Any],
+        error: str | None,
+    ) -> dict[str, Any]:
+        s = self.settings
+        row = self._row(entry, runtime, counts)
         if model is not None and error is None:
             try:
                 result = measure_latency(
