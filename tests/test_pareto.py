@@ -396,3 +396,31 @@ def test_docs_interleaved_table_is_the_committed_run() -> None:
     spec.loader.exec_module(module)
     record = json.loads((root / "benchmarks/results/zoo_fresh/interleaved_eager.json").read_text())
     assert module.table(record) in (root / "docs" / "pareto.md").read_text()
+
+
+def test_docs_pareto_g_and_f_rows_quote_their_reports() -> None:
+    """The MNv4 rows of docs/pareto.md's G table (eager / torch.compile) and the hybrids' F rows (ExecuTorch)
+    give the recorded report's latency and front membership."""
+    root = Path(__file__).resolve().parents[1]
+    doc = (root / "docs" / "pareto.md").read_text()
+
+    def cell(folder: str, runtime: str, model: str) -> str:
+        with (root / "benchmarks/results/pareto" / folder / "pareto.csv").open() as handle:
+            (row,) = [r for r in csv.DictReader(handle) if r["runtime"] == runtime and r["model"] == model]
+        ms = f"{float(row['latency_ms']):.2f} ms"
+        return f"● {ms}" if row["front_latency"] == "True" else ms
+
+    g = {
+        "MNv4-Conv-S** @224, 73.76 %": "mobilenetv4_conv_small",
+        "MNv4-Conv-M** @256, 79.92 %": "mobilenetv4_conv_medium",
+        "MNv4-Hybrid-L** @384, 84.00 %": "mobilenetv4_hybrid_large",
+    }
+    for label, model in g.items():
+        line = f"| **{label} | {cell('eager_compile', 'eager', model)} | {cell('eager_compile', 'compile', model)}"
+        assert line in doc, line
+    for label, model in {
+        "Hybrid-M** @256, 82.36 %": "mobilenetv4_hybrid_medium",
+        "Hybrid-L** @384, 84.00 %": "mobilenetv4_hybrid_large",
+    }.items():
+        line = f"| **MNv4-{label} | {cell('executorch_ov_int8', 'executorch-xnnpack', model)} |"
+        assert line in doc, line
