@@ -335,7 +335,10 @@ def test_export_md_int8_profile_table_quotes_profile_224_json() -> None:
     assert "avx512_vnni" in features and not any(f.startswith("amx") for f in features)
 
 
-@pytest.mark.parametrize("result", ["trained_224.json", "trained_224_1thread.json", "deploy_224_quiet.json"])
+@pytest.mark.parametrize(
+    "result",
+    ["trained_224.json", "trained_224_1thread.json", "trained_224_litert.json", "deploy_224_quiet.json"],
+)
 def test_benchmarks_md_lists_every_candidate_of(result: str) -> None:
     """docs/benchmarks.md quotes every candidate of each deploy run with the JSON's ms, ratios, agreement and
     error; rejected and unavailable ones with their reason."""

@@ -399,8 +399,8 @@ def test_docs_interleaved_table_is_the_committed_run() -> None:
 
 
 def test_docs_pareto_g_and_f_rows_quote_their_reports() -> None:
-    """The MNv4 rows of docs/pareto.md's G table (eager / torch.compile) and the hybrids' F rows (ExecuTorch)
-    give the recorded report's latency and front membership."""
+    """The MNv4 rows of docs/pareto.md's G table (eager / torch.compile), H table (LiteRT) and the hybrids'
+    F rows (ExecuTorch) give the recorded report's latency and front membership."""
     root = Path(__file__).resolve().parents[1]
     doc = (root / "docs" / "pareto.md").read_text()
 
@@ -408,7 +408,7 @@ def test_docs_pareto_g_and_f_rows_quote_their_reports() -> None:
         with (root / "benchmarks/results/pareto" / folder / "pareto.csv").open() as handle:
             (row,) = [r for r in csv.DictReader(handle) if r["runtime"] == runtime and r["model"] == model]
         ms = f"{float(row['latency_ms']):.2f} ms"
-        return f"● {ms}" if row["front_latency"] == "True" else ms
+        return f"● {ms}" if row["front_latency"] == "True" else f"off ({ms}"
 
     g = {
         "MNv4-Conv-S** @224, 73.76 %": "mobilenetv4_conv_small",
@@ -418,6 +418,8 @@ def test_docs_pareto_g_and_f_rows_quote_their_reports() -> None:
     for label, model in g.items():
         line = f"| **{label} | {cell('eager_compile', 'eager', model)} | {cell('eager_compile', 'compile', model)}"
         assert line in doc, line
+    for label, model in {**g, "MNv4-Hybrid-M** @256, 82.36 %": "mobilenetv4_hybrid_medium"}.items():
+        assert f"| **{label} | {cell('litert', 'litert', model)}" in doc, (label, "litert")
     for label, model in {
         "Hybrid-M** @256, 82.36 %": "mobilenetv4_hybrid_medium",
         "Hybrid-L** @384, 84.00 %": "mobilenetv4_hybrid_large",
