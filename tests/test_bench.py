@@ -202,19 +202,17 @@ def test_torch_compile_runtime_really_compiles_and_matches_eager() -> None:
 @pytest.mark.skipif(
     shutil.which("c++") is None and shutil.which("g++") is None, reason="needs a C++ compiler"
 )
-def test_torch_compile_runtime_compiles_each_model_of_a_sweep(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_torch_compile_runtime_compiles_each_model_of_a_sweep(tmp_path: Path) -> None:
     """Past dynamo's per-code recompile limit a model silently runs eager; a sweep's models share their
     forward code (here nn.Sequential's), so each compile must start from a clean cache."""
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
     torch.compiler.reset()
     x = torch.randn(1, 3, 16, 16)
-    with torch.inference_mode():
-        torch.compile(tiny_convnet().eval(), backend="eager")(x)  # takes nn.Sequential.forward's one slot
     other = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
-    graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
-    prepared = runtimes_module._prepare_compile(other, x, 1, tmp_path)
+    with torch._dynamo.config.patch(recompile_limit=1):
+        with torch.inference_mode():
+            torch.compile(tiny_convnet().eval(), backend="eager")(x)  # takes nn.Sequential.forward's one slot
+        graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+        prepared = runtimes_module._prepare_compile(other, x, 1, tmp_path)
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > graphs  # compiled, not run eagerly
     assert prepared.info["parity_error"] <= CPU_RTOL
 

@@ -112,8 +112,8 @@ class MultiQueryAttention2d(nn.Module):
             # The one K/V head serves every query head, so the heads fold into the query positions: plain
             # batched matmuls (``bmm``) with nothing to broadcast: ``@`` exports as expand + bmm, and XNNPACK
             # does not take the expand.
-            tokens = self.num_heads * q.shape[-2]
-            q2 = q.reshape(batch, tokens, self.key_dim) * (1.0 / math.sqrt(self.key_dim))
+            # (no shape arithmetic: traced converters such as Core ML's do not take an int op)
+            q2 = q.reshape(batch, -1, self.key_dim) * (1.0 / math.sqrt(self.key_dim))  # (B, h·N, dk)
             attn = torch.bmm(q2, k.reshape(batch, -1, self.key_dim).transpose(-1, -2))  # (B, h·N, M)
             o = torch.bmm(attn.softmax(dim=-1), v.reshape(batch, -1, self.value_dim))  # (B, h·N, dv)
             o = o.reshape(batch, self.num_heads, -1, self.value_dim)  # (B, h, N, dv)
