@@ -11,9 +11,10 @@ invocation (its settings and environment) under ``invocations`` instead of one t
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -187,8 +188,9 @@ class Sweep:
             for runtime in runtimes:
                 if on_start:
                     on_start(entry, runtime)
-                row = self._guarded(entry, runtime, model, counts, error)
-                self.add(row)
+                with self._running(self._row(entry, runtime, counts)) as crashes:
+                    row = self._measure(entry, runtime, model, counts, error)
+                self.add(row | ({"crashes": crashes} if crashes else {}))
                 if on_row:
                     on_row(row)
         return self.rows
@@ -213,30 +215,21 @@ class Sweep:
         except Exception as err:
             return None, {"params": None, "macs": None, "complexity_form": form}, _one_line(err)
 
-    def _guarded(
-        self,
-        entry: ZooEntry,
-        runtime: str,
-        model: nn.Module | None,
-        counts: dict[str, Any],
-        error: str | None,
-    ) -> dict[str, Any]:
-        """``_measure``, with a "running" row saved first: if a runtime kills the process (a native crash,
-        out of memory), the next ``resume`` finds it and records the death instead of losing track of it.
-        Ctrl-C puts the previous row back."""
-        key = self.settings.key(entry.name, runtime)
+    @contextlib.contextmanager
+    def _running(self, row: dict[str, Any]) -> Iterator[int]:
+        """Save ``row`` as "running" for the measurement inside: if a runtime kills the process (a native
+        crash, out of memory), the next ``resume`` finds it and records the death. Yields how many deaths
+        this measurement already had; Ctrl-C puts the previous row back."""
+        key = row_key(row)
         previous = next((r for r in self.rows if row_key(r) == key), None)
         crashes = int(previous.get("crashes", 0)) if previous else 0
-        self.add(
-            self._row(entry, runtime, counts) | {"status": RUNNING, "crashes": crashes, "measured_at": _now()}
-        )
+        self.add(row | {"status": RUNNING, "crashes": crashes, "measured_at": _now()})
         try:
-            row = self._measure(entry, runtime, model, counts, error)
+            yield crashes
         except KeyboardInterrupt:
             self.rows = [r for r in self.rows if row_key(r) != key] + ([previous] if previous else [])
             self.save()
             raise
-        return row | ({"crashes": crashes} if crashes else {})
 
     def _row(self, entry: ZooEntry, runtime: str, counts: dict[str, Any]) -> dict[str, Any]:
         """The fields every row of this measurement has, whatever its outcome."""

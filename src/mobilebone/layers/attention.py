@@ -110,9 +110,8 @@ class MultiQueryAttention2d(nn.Module):
             o = F.scaled_dot_product_attention(q, k, v)
         else:
             # The one K/V head serves every query head, so the heads fold into the query positions: plain
-            # batched matmuls (``bmm``) with nothing to broadcast: ``@`` exports as expand + bmm, and XNNPACK
-            # does not take the expand.
-            # (no shape arithmetic: traced converters such as Core ML's do not take an int op)
+            # ``bmm`` with nothing to broadcast (``@`` exports as expand + bmm, and XNNPACK does not take the
+            # expand), and no shape arithmetic (Core ML's traced conversion does not take an int op).
             q2 = q.reshape(batch, -1, self.key_dim) * (1.0 / math.sqrt(self.key_dim))  # (B, h·N, dk)
             attn = torch.bmm(q2, k.reshape(batch, -1, self.key_dim).transpose(-1, -2))  # (B, h·N, M)
             o = torch.bmm(attn.softmax(dim=-1), v.reshape(batch, -1, self.value_dim))  # (B, h·N, dv)
